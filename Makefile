@@ -1,0 +1,50 @@
+# The course's commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup course course-fast test release check-release fixtures dataset calibrate lab clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install requirements.txt (once)
+
+course: setup  ## run every solution notebook in full mode; results in build/course/
+	$(PY) -m tools.run_course
+
+course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes
+	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
+
+test: setup  ## the whole test suite (what CI runs)
+	RESNET_COURSE_FAST=1 $(PY) -m pytest
+
+release: setup  ## regenerate the student notebooks in notebooks/ from source/
+	$(PY) -m tools.release
+
+check-release: setup  ## fail if notebooks/ is stale
+	$(PY) -m tools.release --check
+
+fixtures: setup  ## rebuild fixtures/ from the reference solutions
+	$(PY) -m tools.make_fixtures
+
+dataset: setup  ## rebuild datasets/ and images/dataset_samples.png
+	$(PY) -m tools.make_dataset
+
+calibrate: setup  ## measure the dataset's difficulty (linear baseline and ResNet-50, ~6 min)
+	$(PY) -m tools.calibrate_dataset
+
+lab: setup  ## open the student notebooks in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build .pytest_cache
