@@ -1,0 +1,336 @@
+"""Data, plots, fast mode and weight helpers for the ResNet course.
+
+Everything a notebook needs besides the exercises themselves:
+
+* ``load_dataset`` / ``convert_to_one_hot``: the shipped finger-counting data
+  (classic SIGNS key layout, so a copy of the original files loads unchanged).
+* ``fast_mode`` / ``course_setting``: the one switch that shrinks epochs and
+  data for CI and autograding (``RESNET_COURSE_FAST``; ``NBGRADER_EXECUTION``
+  turns it on too).
+* ``plot_history``, ``plot_confusion_matrix``, ``predict_image``: results.
+* ``keras_blocks``: the two bottleneck blocks built by Keras's own
+  ``keras.applications`` code, for the ResNet-50 notebook.
+* ``copy_weights``: copies weights between two ResNet-style models by the place
+  of each layer in the graph, independent of layer names and creation order.
+
+Nothing here seeds random generators on import, and no exercise solution lives
+here: the solutions live once, in the nbgrader source notebooks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
+    "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
+    "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
+]
+
+DATASET_DIR = Path(__file__).resolve().parent / "datasets"
+FAST_ENV = "RESNET_COURSE_FAST"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class DatasetError(RuntimeError):
+    """A dataset file is missing, unreadable or not in the expected layout."""
+
+
+# --------------------------------------------------------------------------- fast mode
+def fast_mode() -> bool:
+    """Whether the notebooks should run in fast mode (tiny epochs and subsets).
+
+    ``RESNET_COURSE_FAST=1`` turns fast mode on and ``RESNET_COURSE_FAST=0`` turns
+    it off. When the variable is unset, fast mode follows ``NBGRADER_EXECUTION``,
+    which nbgrader sets while it autogrades or validates a notebook.
+    """
+    value = os.environ.get(FAST_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if value:
+        raise ValueError(f"{FAST_ENV}={value!r}: use 1 (fast mode) or 0 (full mode)")
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def course_setting(full, fast):
+    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``EPOCHS = course_setting(10, 1)``."""
+    return fast if fast_mode() else full
+
+
+# --------------------------------------------------------------------------- data
+def _read_split(path: Path, prefix: str):
+    import h5py
+
+    remedy = ("Restore it with `git checkout -- datasets/` or regenerate it with "
+              "`python -m tools.make_dataset` from the repository root.")
+    if not path.is_file():
+        raise DatasetError(f"Dataset file not found: {path}. {remedy}")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in (f"{prefix}_x", f"{prefix}_y") if k not in f]
+            if missing:
+                raise DatasetError(f"Dataset file {path} has no key(s) {missing}; it holds {sorted(f.keys())}. {remedy}")
+            x = np.asarray(f[f"{prefix}_x"][:])
+            y = np.asarray(f[f"{prefix}_y"][:])
+            classes = np.asarray(f["list_classes"][:]) if "list_classes" in f else None
+    except DatasetError:
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/ValueError for damaged files
+        raise DatasetError(f"Dataset file {path} could not be read ({type(exc).__name__}: {exc}). {remedy}") from None
+    if x.ndim != 4 or x.shape[-1] != 3 or y.ndim != 1 or len(x) != len(y):
+        raise DatasetError(f"Dataset file {path} has images of shape {x.shape} and labels of shape {y.shape}; "
+                           f"expected (m, height, width, 3) and (m,). {remedy}")
+    return x, y, classes
+
+
+def load_dataset(path=None):
+    """Load the finger-counting dataset.
+
+    Args:
+        path: folder holding ``train_signs.h5`` and ``test_signs.h5``
+            (default: the course's ``datasets/``).
+
+    Returns:
+        ``(X_train_orig, Y_train_orig, X_test_orig, Y_test_orig, classes)``:
+        images of shape ``(m, 64, 64, 3)`` (uint8), labels of shape ``(1, m)``
+        (int64) and the class values ``(6,)``.
+
+    Raises:
+        DatasetError: a file is missing, damaged or not in the classic layout;
+            the message names the file and how to restore it.
+    """
+    folder = Path(path) if path is not None else DATASET_DIR
+    X_train, y_train, classes = _read_split(folder / "train_signs.h5", "train_set")
+    X_test, y_test, test_classes = _read_split(folder / "test_signs.h5", "test_set")
+    if classes is None:
+        classes = test_classes if test_classes is not None else np.unique(np.concatenate([y_train, y_test]))
+    return X_train, y_train.reshape(1, -1), X_test, y_test.reshape(1, -1), classes
+
+
+def convert_to_one_hot(Y, C):
+    """One-hot encode labels.
+
+    Args:
+        Y: integer labels of shape ``(1, m)`` or ``(m,)``.
+        C: number of classes.
+
+    Returns:
+        Array of shape ``(C, m)``; transpose it for Keras, which wants ``(m, C)``.
+    """
+    Y = np.asarray(Y).reshape(-1).astype(int)
+    if Y.size and (Y.min() < 0 or Y.max() >= C):
+        raise ValueError(f"labels must lie in [0, {C - 1}], got values from {Y.min()} to {Y.max()}")
+    return np.eye(C)[Y].T
+
+
+def report_metric(name: str, value: float) -> None:
+    """Print the notebook's key metric in the line the course runner collects."""
+    print(f"Key metric: {name} = {value:.4f}")
+
+
+# --------------------------------------------------------------------------- plots
+def plot_history(history, metrics=("loss", "accuracy", "precision", "recall")):
+    """Plot training (and validation, when present) curves from ``model.fit``.
+
+    Args:
+        history: the ``keras.callbacks.History`` returned by ``fit`` (or its ``.history`` dict).
+        metrics: the metric names to plot, one panel each; missing ones are skipped.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    hist = getattr(history, "history", history)
+    names = [m for m in metrics if m in hist]
+    if not names:
+        raise ValueError(f"none of {list(metrics)} is in the history; it has {sorted(hist)}")
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        epochs = np.arange(1, len(hist[name]) + 1)
+        ax.plot(epochs, hist[name], marker="o", label="train")
+        if f"val_{name}" in hist:
+            ax.plot(epochs, hist[f"val_{name}"], marker="o", label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=None):
+    """Plot a confusion matrix with scikit-learn's display; returns the figure."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        np.asarray(y_true).ravel(), np.asarray(y_pred).ravel(),
+        display_labels=class_names, normalize=normalize, ax=ax, colorbar=False)
+    ax.set_title("confusion matrix (rows: true class)")
+    fig.tight_layout()
+    return fig
+
+
+def predict_image(model, image, class_names=None, image_size=None, show=True):
+    """Predict the class of one image ("test on your own image").
+
+    Args:
+        model: a trained Keras model taking ``(batch, h, w, 3)`` images scaled to [0, 1].
+        image: a path to any image file Pillow reads, or an ``(h, w, 3)`` array.
+        class_names: optional names for the output classes.
+        image_size: ``(h, w)`` to resize to (default: the model's input size).
+        show: display the image with its prediction.
+
+    Returns:
+        ``(predicted_index, probabilities)``.
+    """
+    import keras
+
+    height, width = image_size or tuple(model.input_shape[1:3])
+    if isinstance(image, (str, os.PathLike)):
+        img = keras.utils.load_img(image, target_size=(height, width))
+        arr = keras.utils.img_to_array(img)
+    else:
+        arr = np.asarray(image, dtype="float32")
+        if arr.ndim != 3 or arr.shape[-1] != 3:
+            raise ValueError(f"expected an image of shape (h, w, 3), got {arr.shape}")
+        if arr.shape[:2] != (height, width):
+            arr = keras.ops.convert_to_numpy(keras.ops.image.resize(arr, (height, width)))
+    x = arr[None] / 255.0 if arr.max() > 1.0 else arr[None]
+    probs = np.asarray(model.predict(x, verbose=0))[0]
+    index = int(np.argmax(probs))
+    label = class_names[index] if class_names is not None else index
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.figure(figsize=(2.5, 2.5))
+        plt.imshow(np.clip(x[0], 0, 1))
+        plt.title(f"prediction: {label} ({probs[index]:.0%})")
+        plt.axis("off")
+        plt.show()
+    return index, probs
+
+
+# --------------------------------------------------------------------------- blocks and weights
+def keras_blocks():
+    """Return ``(identity_block, convolutional_block)`` built on Keras's own ResNet code.
+
+    The ResNet-50 notebook uses these so that a slip in the two block exercises
+    does not cost a learner twice; the learner's own blocks are drop-in
+    replacements. They wrap ``residual_block_v1`` of ``keras.applications``
+    (stride on the first 1x1 conv, BatchNormalization epsilon 1.001e-5), which
+    supports the bottleneck shape ``filters == [F, F, 4F]`` that ResNet-50 uses.
+    ``initializer`` is accepted for signature compatibility; Keras's block uses
+    its default Glorot-uniform initializer.
+    """
+    import keras
+    from keras.src.applications.resnet import residual_block_v1
+
+    def _check(filters):
+        F1, F2, F3 = filters
+        if F2 != F1 or F3 != 4 * F1:
+            raise ValueError(f"Keras's bottleneck block needs filters [F, F, 4F], got {list(filters)}")
+        return F1
+
+    def identity_block(X, f, filters, initializer=None):
+        return residual_block_v1(X, _check(filters), kernel_size=f, stride=1, conv_shortcut=False,
+                                 name=f"id_block{keras.backend.get_uid('course_identity_block')}")
+
+    def convolutional_block(X, f, filters, s=2, initializer=None):
+        return residual_block_v1(X, _check(filters), kernel_size=f, stride=s, conv_shortcut=True,
+                                 name=f"conv_block{keras.backend.get_uid('course_conv_block')}")
+
+    return identity_block, convolutional_block
+
+
+def _producer(tensor):
+    """The (operation, node) that produced a symbolic tensor, or ``None`` for a model input."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or history.operation is None:
+        return None
+    op = history.operation
+    if type(op).__name__ == "InputLayer":
+        return None
+    return op, op._inbound_nodes[history.node_index]
+
+
+def weighted_layers_in_graph_order(model):
+    """List the layers of a functional model that hold weights, in a canonical graph order.
+
+    The order is a depth-first walk from the output towards the input. Where a
+    merge (e.g. the residual ``Add``) has several inputs, the branch whose
+    longest path back to the model input is longer (the main path) is walked
+    first; ties keep the merge's input order. The result depends only on the
+    graph's shape, not on layer names nor on which branch was created first.
+    """
+    depth_cache: dict[int, int] = {}
+
+    def depth(tensor) -> int:
+        prod = _producer(tensor)
+        if prod is None:
+            return 0
+        key = id(prod[1])
+        if key not in depth_cache:
+            depth_cache[key] = 1 + max((depth(t) for t in prod[1].input_tensors), default=0)
+        return depth_cache[key]
+
+    order, seen = [], set()
+
+    def visit(tensor) -> None:
+        prod = _producer(tensor)
+        if prod is None or id(prod[1]) in seen:
+            return
+        op, node = prod
+        seen.add(id(node))
+        inputs = list(node.input_tensors)
+        for t in sorted(inputs, key=depth, reverse=True):   # stable sort: ties keep their order
+            visit(t)
+        if getattr(op, "weights", None) and op not in order:
+            order.append(op)
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10000))
+    try:
+        for out in model.outputs:
+            visit(out)
+    finally:
+        sys.setrecursionlimit(limit)
+    return order
+
+
+def copy_weights(source, target):
+    """Copy all weights of ``source`` into ``target``, matching layers by their place in the graph.
+
+    Both models must have the same architecture (for instance the learner's
+    ``ResNet50`` and ``keras.applications.ResNet50`` with the same input shape
+    and classes); names and the order in which layers were created do not matter.
+
+    Returns:
+        The number of layers copied.
+
+    Raises:
+        ValueError: the two graphs differ; the message names the first layer
+            (by its position) whose type or weight shapes differ.
+    """
+    src = weighted_layers_in_graph_order(source)
+    dst = weighted_layers_in_graph_order(target)
+    for i, (a, b) in enumerate(zip(src, dst)):
+        shapes_a = [tuple(w.shape) for w in a.weights]
+        shapes_b = [tuple(w.shape) for w in b.weights]
+        if type(a) is not type(b) or shapes_a != shapes_b:
+            raise ValueError(
+                f"weighted layer #{i + 1} differs: source {type(a).__name__} '{a.name}' with weights {shapes_a}, "
+                f"target {type(b).__name__} '{b.name}' with weights {shapes_b}")
+    if len(src) != len(dst):
+        raise ValueError(f"source has {len(src)} layers with weights, target has {len(dst)}")
+    for a, b in zip(src, dst):
+        b.set_weights(a.get_weights())
+    return len(src)

@@ -1,0 +1,296 @@
+"""Helpers for ``public_tests.py``: messages, safe calls, fixtures and graph inspection.
+
+Every failure a learner sees is an ``AssertionError`` whose message has one
+format (see ``failure``): what was checked, expected vs got, and a hint. Frames
+of this module and of ``public_tests`` set ``__tracebackhide__`` so that Jupyter
+(IPython) and pytest show the message, not our internals.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "core_exercises.npz"
+BN_EPSILON = 1.001e-5     # what keras.applications.ResNet50 uses
+
+
+class StudentTimeout(Exception):
+    """Raised inside a learner's function that runs longer than its time limit."""
+
+
+# --------------------------------------------------------------------------- messages
+def failure(exercise: str, check: str, expected=None, got=None, hint: str | None = None) -> AssertionError:
+    """Build the one failure format used by every test."""
+    lines = [f"{exercise}: {check}"]
+    if expected is not None or got is not None:
+        lines.append(f"    expected: {expected}")
+        lines.append(f"    got:      {got}")
+    if hint:
+        lines.append(f"    hint:     {hint}")
+    return AssertionError("\n".join(lines))
+
+
+def expect(condition: bool, exercise: str, check: str, expected=None, got=None, hint=None) -> None:
+    """Raise ``failure(...)`` unless ``condition`` holds."""
+    __tracebackhide__ = True
+    if not condition:
+        raise failure(exercise, check, expected, got, hint)
+
+
+def passed(exercise: str, what: str) -> None:
+    print(f"[PASS] {exercise}: all checks passed ({what}).")
+
+
+def short(values, n: int = 4) -> str:
+    """A few numbers of an array, for messages."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    text = ", ".join(f"{v:.4f}" for v in flat[:n])
+    return f"[{text}{', ...' if flat.size > n else ''}]"
+
+
+# --------------------------------------------------------------------------- calling learner code
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ``StudentTimeout`` in the main thread after ``seconds`` (Unix; no limit elsewhere)."""
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def _alarm(signum, frame):
+        raise StudentTimeout(f"no result after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _learner_line(exc: BaseException) -> str:
+    """The deepest traceback line that is not in our modules nor in a library."""
+    ours = {Path(__file__).resolve(), Path(__file__).resolve().with_name("public_tests.py")}
+    best = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename)
+        if path.resolve() in ours or "site-packages" in frame.filename or "/lib/python" in frame.filename:
+            continue
+        best = frame
+    if best is None:
+        return ""
+    code = f": {best.line.strip()}" if best.line else ""
+    return f" (in your code, line {best.lineno}{code})"
+
+
+def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs):
+    """Call the learner's function and turn every way it can go wrong into a readable failure."""
+    __tracebackhide__ = True
+    if not callable(target):
+        raise failure(exercise, f"the test needs the function `{exercise}` itself",
+                      "a function", f"{type(target).__name__}",
+                      f"pass the function without calling it: {exercise}_test({exercise})")
+    try:
+        with time_limit(timeout):
+            return target(*args, **kwargs)
+    except NotImplementedError:
+        raise failure(exercise, "the function is not implemented yet (it raised NotImplementedError)",
+                      hint="replace `raise NotImplementedError()` with your code, then run its cell again") from None
+    except StudentTimeout:
+        raise failure(exercise, f"the function did not return within {timeout:g} seconds",
+                      hint="look for a loop that never ends, or training inside a function that should only build layers") from None
+    except AssertionError as exc:
+        raise failure(exercise, f"your code raised AssertionError: {exc}{_learner_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        hint = "read the error above; it names the layer or operation that failed"
+        low = str(exc).lower()
+        if "incompatible shapes" in low or "must have the same shape" in low:
+            hint = ("the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
+                    "the strides of the main path and of the shortcut, and that both end with F3 channels")
+        raise failure(exercise, f"calling {exercise}{_call_repr(args, kwargs)} raised "
+                      f"{type(exc).__name__}: {text}{_learner_line(exc)}", hint=hint) from None
+
+
+def _call_repr(args, kwargs) -> str:
+    parts = [_arg_repr(a) for a in args] + [f"{k}={_arg_repr(v)}" for k, v in kwargs.items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+def _arg_repr(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, tuple):
+        return f"<tensor of shape {tuple(shape)}>"
+    if isinstance(value, type) or callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    return repr(value)
+
+
+def describe(value) -> str:
+    """A short description of what a learner's function returned."""
+    if value is None:
+        return "None"
+    shape = getattr(value, "shape", None)
+    kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
+    return f"{kind} of shape {tuple(shape)}" if shape is not None else kind
+
+
+# --------------------------------------------------------------------------- initializer
+def _keras():
+    import keras
+
+    return keras
+
+
+def deterministic_initializer():
+    """Return the class of a Keras initializer whose values depend only on the weight's shape.
+
+    It accepts (and ignores) ``seed`` so it can be used exactly like
+    ``keras.initializers.GlorotUniform``: either ``initializer(seed=0)`` or the
+    class itself. Two layers of the same shape get the same weights, which makes
+    expected outputs independent of the order in which layers are created.
+    """
+    keras = _keras()
+
+    class ShapeSeededInitializer(keras.initializers.Initializer):
+        def __init__(self, seed=None, **kwargs):
+            self.seed = seed
+
+        def __call__(self, shape, dtype=None, **kwargs):
+            shape = tuple(int(s) for s in shape)
+            n = int(np.prod(shape))
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else n
+            phase = 0.7 * len(shape) + 0.013 * sum(shape)
+            values = np.sin(0.61 * np.arange(n) + phase) + 0.25 * np.cos(1.37 * np.arange(n))
+            values = values * math.sqrt(4.0 / max(fan_in, 1))
+            return keras.ops.convert_to_tensor(values.reshape(shape), dtype=dtype or "float32")
+
+        def get_config(self):
+            return {"seed": self.seed}
+
+    return ShapeSeededInitializer
+
+
+# --------------------------------------------------------------------------- fixtures
+def load_fixtures(path: Path | None = None) -> dict:
+    """Load the expected values (made by ``python -m tools.make_fixtures``)."""
+    __tracebackhide__ = True
+    path = path or FIXTURES
+    if not path.is_file():
+        raise AssertionError(f"The test fixtures are missing ({path}). Restore them with `git checkout -- fixtures/` "
+                             "or rebuild them with `python -m tools.make_fixtures`.")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+# --------------------------------------------------------------------------- graph inspection
+def producer(tensor):
+    """``(operation, node)`` that produced a symbolic tensor, or ``None`` for an input."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or history.operation is None:
+        return None
+    op = history.operation
+    if type(op).__name__ == "InputLayer":
+        return None
+    return op, op._inbound_nodes[history.node_index]
+
+
+def kind(op) -> str:
+    """Normalise an operation to a short kind: conv, bn, relu, add, pad, maxpool, gap, dense, ..."""
+    keras = _keras()
+    L = keras.layers
+    if isinstance(op, L.Conv2D):
+        return "conv"
+    if isinstance(op, L.BatchNormalization):
+        return "bn"
+    if isinstance(op, L.ReLU):
+        plain = (op.max_value is None and not float(op.negative_slope) and not float(op.threshold))
+        return "relu" if plain else "relu-variant"
+    if isinstance(op, L.Activation):
+        fn = op.activation
+        name = getattr(fn, "__name__", str(fn))
+        return {"relu": "relu", "softmax": "softmax", "linear": "identity"}.get(name, f"activation:{name}")
+    if isinstance(op, L.Add) or type(op).__name__ == "Add":
+        return "add"
+    if type(op).__name__ == "Relu":
+        return "relu"
+    if type(op).__name__ == "Softmax" or isinstance(op, L.Softmax):
+        return "softmax"
+    if isinstance(op, L.ZeroPadding2D):
+        return "pad"
+    if isinstance(op, L.MaxPooling2D):
+        return "maxpool"
+    if isinstance(op, L.AveragePooling2D):
+        return "avgpool"
+    if isinstance(op, L.GlobalAveragePooling2D):
+        return "gap"
+    if isinstance(op, L.GlobalMaxPooling2D):
+        return "gmp"
+    if isinstance(op, L.Flatten):
+        return "flatten"
+    if isinstance(op, L.Dense):
+        return "dense"
+    return type(op).__name__
+
+
+def fused_activation(op) -> str | None:
+    """The activation fused into a Conv2D/Dense (``activation=...``), or ``None`` if linear."""
+    fn = getattr(op, "activation", None)
+    name = getattr(fn, "__name__", None)
+    return None if name in (None, "linear") else name
+
+
+def walk_nodes(outputs):
+    """All ``(op, node)`` pairs reachable from ``outputs``, inputs before users (topological order)."""
+    order, seen = [], set()
+
+    def visit(tensor):
+        prod = producer(tensor)
+        if prod is None or id(prod[1]) in seen:
+            return
+        seen.add(id(prod[1]))
+        for t in prod[1].input_tensors:
+            visit(t)
+        order.append(prod)
+
+    for out in outputs:
+        visit(out)
+    return order
+
+
+def chain_back(tensor, stop):
+    """Follow single-input operations back from ``tensor`` until the tensor ``stop``.
+
+    Returns ``(ops, reached)``: the operations in forward order and whether
+    ``stop`` was reached through single-input operations only.
+    """
+    ops = []
+    while tensor is not stop:
+        prod = producer(tensor)
+        if prod is None:
+            return list(reversed(ops)), False
+        op, node = prod
+        ops.append(op)
+        if len(node.input_tensors) != 1:
+            return list(reversed(ops)), False
+        tensor = node.input_tensors[0]
+    return list(reversed(ops)), True
+
+
+def kinds_with_fused(ops) -> list[str]:
+    """Kinds of a chain, with a fused activation (``Conv2D(activation='relu')``) shown as its own step."""
+    out = []
+    for op in ops:
+        out.append(kind(op))
+        act = fused_activation(op) if kind(op) in ("conv", "dense") else None
+        if act:
+            out.append(f"{act} (fused into the {type(op).__name__})")
+    return out
