@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from test_utils import (BN_EPSILON, call_learner, chain_back, describe, deterministic_initializer, expect,
-                        failure, kind, kinds_with_fused, load_fixtures, passed, producer, short, walk_nodes)
+                        failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short, walk_nodes)
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
            "identity_block_hidden_test", "convolutional_block_hidden_test", "ResNet50_hidden_test",
@@ -267,13 +267,15 @@ def _block_test(ex, target, identity):
 def identity_block_test(target):
     """Check ``identity_block(X, f, filters, initializer)``."""
     __tracebackhide__ = True
-    _block_test("identity_block", target, identity=True)
+    with guarded("identity_block"):
+        _block_test("identity_block", target, identity=True)
 
 
 def convolutional_block_test(target):
     """Check ``convolutional_block(X, f, filters, s, initializer)``."""
     __tracebackhide__ = True
-    _block_test("convolutional_block", target, identity=False)
+    with guarded("convolutional_block"):
+        _block_test("convolutional_block", target, identity=False)
 
 
 # --------------------------------------------------------------------------- hidden block tests
@@ -346,14 +348,16 @@ def identity_block_hidden_test(target, seed=None):
     """Re-check ``identity_block`` on a fresh random configuration against Keras's block."""
     __tracebackhide__ = True
     seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
-    _hidden_block_test("identity_block", target, True, seed)
+    with guarded("identity_block"):
+        _hidden_block_test("identity_block", target, True, seed)
 
 
 def convolutional_block_hidden_test(target, seed=None):
     """Re-check ``convolutional_block`` on a fresh random configuration against Keras's block."""
     __tracebackhide__ = True
     seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
-    _hidden_block_test("convolutional_block", target, False, seed)
+    with guarded("convolutional_block"):
+        _hidden_block_test("convolutional_block", target, False, seed)
 
 
 # --------------------------------------------------------------------------- ResNet-50
@@ -573,7 +577,8 @@ def _resnet_test(ex, target, configs, seed):
 def ResNet50_test(target):
     """Check ``ResNet50(input_shape, classes)`` at 64x64 (6 classes) and 96x96 (4 classes)."""
     __tracebackhide__ = True
-    _resnet_test("ResNet50", target, RESNET_CONFIGS, seed=50)
+    with guarded("ResNet50"):
+        _resnet_test("ResNet50", target, RESNET_CONFIGS, seed=50)
 
 
 def ResNet50_hidden_test(target, seed=None):
@@ -582,4 +587,5 @@ def ResNet50_hidden_test(target, seed=None):
     seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
     rng = np.random.default_rng(seed)
     side = int(rng.choice([48, 80, 112]))
-    _resnet_test("ResNet50", target, [((side, side, 3), int(rng.integers(2, 12)))], seed)
+    with guarded("ResNet50"):
+        _resnet_test("ResNet50", target, [((side, side, 3), int(rng.integers(2, 12)))], seed)

@@ -55,6 +55,21 @@ def short(values, n: int = 4) -> str:
     return f"[{text}{', ...' if flat.size > n else ''}]"
 
 
+@contextmanager
+def guarded(exercise: str):
+    """Turn an unexpected error inside the test's own analysis into a readable failure."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except AssertionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - never show the learner our traceback
+        raise failure(exercise, f"the test could not analyse what your function built "
+                                f"({type(exc).__name__}: {str(exc).strip()[:200]})",
+                      hint="build it from Keras layers with the functional API, as the instructions describe; "
+                           "if it still fails, show this message to the course staff") from None
+
+
 # --------------------------------------------------------------------------- calling learner code
 @contextmanager
 def time_limit(seconds: float):

@@ -1,0 +1,1 @@
+"""Maintainer tools for the course: dataset generator, fixtures, release, course runner."""

@@ -1,0 +1,98 @@
+"""Read the nbgrader source notebooks: find exercises and run their reference solutions.
+
+The solutions live once, in ``source/<assignment>/<notebook>.ipynb``, in the
+autograded-answer cell whose ``grade_id`` is the exercise's name. Tests and
+fixture scripts get the reference implementation from there, never from a copy.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "source"
+RELEASE = ROOT / "notebooks"
+
+
+def source_notebooks() -> list[Path]:
+    """All source notebooks, in course order (assignment folders are numbered)."""
+    return sorted(p for p in SOURCE.glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def read(path: Path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def exercises(path: Path) -> list[str]:
+    """grade_ids of the autograded-answer (solution) code cells of a notebook."""
+    return [nbgrader_meta(c)["grade_id"] for c in read(path).cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
+
+
+def find_exercise(name: str) -> tuple[Path, int]:
+    """The source notebook and cell index of the solution cell ``grade_id == name``."""
+    hits = []
+    for path in source_notebooks():
+        for i, cell in enumerate(read(path).cells):
+            meta = nbgrader_meta(cell)
+            if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id") == name:
+                hits.append((path, i))
+    if len(hits) != 1:
+        raise LookupError(f"expected one solution cell with grade_id={name!r}, found {len(hits)}: {hits}")
+    return hits[0]
+
+
+def setup_code(path: Path) -> str:
+    """Source of the notebook's cells tagged ``setup`` (its imports and given objects)."""
+    return "\n\n".join(c.source for c in read(path).cells
+                       if c.cell_type == "code" and "setup" in c.get("metadata", {}).get("tags", []))
+
+
+def namespace_for(name: str) -> dict:
+    """A fresh namespace holding what the exercise's notebook sets up before the exercise."""
+    path, _ = find_exercise(name)
+    module = types.ModuleType(f"setup_{name}")
+    exec(compile(setup_code(path), f"{path.name}:setup", "exec"), module.__dict__)
+    return module.__dict__
+
+
+def load_solution(name: str):
+    """The reference implementation of exercise ``name``, run from its source notebook."""
+    path, index = find_exercise(name)
+    ns = namespace_for(name)
+    exec(compile(read(path).cells[index].source, f"{path.name}:{name}", "exec"), ns)
+    return ns[name]
+
+
+def load_from_source(name: str, code: str):
+    """Run ``code`` (e.g. a mutant) in the exercise's setup namespace and return the function ``name``."""
+    ns = namespace_for(name)
+    exec(compile(code, f"<{name} variant>", "exec"), ns)
+    return ns[name]
+
+
+SOLUTION_DELIMITERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def solution_source(cell_source: str) -> str:
+    """A solution cell's code without nbgrader's solution delimiter lines."""
+    return "\n".join(line for line in cell_source.splitlines() if line.strip() not in SOLUTION_DELIMITERS)
+
+
+def solved(release_path: Path, source_path: Path):
+    """The student notebook with every exercise answered by the reference solution (a model submission)."""
+    nb = read(release_path)
+    answers = {nbgrader_meta(c).get("grade_id"): solution_source(c.source) for c in read(source_path).cells
+               if nbgrader_meta(c).get("solution")}
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and gid in answers:
+            cell.source = answers[gid]
+    return nb

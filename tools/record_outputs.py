@@ -1,0 +1,53 @@
+"""Store the expected outputs that nbval compares in the source notebooks.
+
+nbval (``pytest --nbval-lax``) checks only the cells tagged ``nbval-check-output``
+(deterministic cells: shapes, parameter counts) against the outputs stored in
+the notebook. This script runs each source notebook in fast mode, keeps the
+stdout of those cells and clears every other output, so the committed
+notebooks stay small and diffable.
+
+Usage (from the repository root)::
+
+    python -m tools.record_outputs
+"""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+from nbclient import NotebookClient
+
+from .notebooks import source_notebooks
+
+TAG = "nbval-check-output"
+
+
+def record(path) -> int:
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=1200, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    kept = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        if TAG in cell.get("metadata", {}).get("tags", []):
+            cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+            kept += 1
+        else:
+            cell.outputs = []
+    nbformat.write(nb, str(path))
+    return kept
+
+
+def main() -> int:
+    os.environ["RESNET_COURSE_FAST"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for path in source_notebooks():
+        print(f"{path.relative_to(path.parents[1])}: recorded {record(path)} checked cells")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Generate the student notebooks in ``notebooks/`` from the nbgrader source notebooks.
+
+Runs ``nbgrader generate_assignment`` for every assignment folder of ``source/``
+(solutions become ``raise NotImplementedError()`` stubs, hidden tests are removed,
+cells are locked and checksummed). The output is byte-stable.
+
+Usage (from the repository root)::
+
+    python -m tools.release            # regenerate notebooks/
+    python -m tools.release --check    # fail if notebooks/ is stale or leaks solution text
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .notebooks import ROOT, SOURCE
+
+LEAK_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "_hidden_test")
+
+
+def assignments() -> list[str]:
+    return sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def generate(course_root: Path, names: list[str]) -> None:
+    """Run nbgrader generate_assignment in ``course_root`` (which holds nbgrader_config.py and source/)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for name in names:
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--no-db",
+               "--log-level=WARN"]
+        proc = subprocess.run(cmd, cwd=course_root, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def stage_course(dest: Path) -> None:
+    """Copy what nbgrader needs to generate the release into ``dest``."""
+    shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copytree(SOURCE, dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+
+
+def leaks(folder: Path) -> list[str]:
+    found = []
+    for nb in sorted(folder.rglob("*.ipynb")):
+        text = nb.read_text(encoding="utf-8")
+        found += [f"{nb.relative_to(folder)}: contains {m!r}" for m in LEAK_MARKERS if m in text]
+    return found
+
+
+def compare(fresh: Path, committed: Path) -> list[str]:
+    problems = []
+    fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+    committed_files = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.exists() else set()
+    for rel in sorted(fresh_files - committed_files):
+        problems.append(f"missing in notebooks/: {rel}")
+    for rel in sorted(committed_files - fresh_files):
+        problems.append(f"not generated from source/: notebooks/{rel}")
+    for rel in sorted(fresh_files & committed_files):
+        if not filecmp.cmp(fresh / rel, committed / rel, shallow=False):
+            problems.append(f"stale: notebooks/{rel} differs from what source/ generates")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare a fresh release with notebooks/")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp)
+        stage_course(course)
+        generate(course, assignments())
+        fresh = course / "notebooks"
+        problems = leaks(fresh)
+        if args.check:
+            problems += compare(fresh, ROOT / "notebooks")
+            print("\n".join(problems) or "notebooks/ is up to date with source/")
+            if problems:
+                print("Run `python -m tools.release` to regenerate notebooks/.")
+            return 1 if problems else 0
+        if problems:
+            print("\n".join(problems))
+            return 1
+        target = ROOT / "notebooks"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(fresh, target)
+        print(f"wrote {sum(1 for _ in target.rglob('*.ipynb'))} student notebooks to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
