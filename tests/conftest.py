@@ -1,0 +1,6 @@
+"""Shared pytest setup: quiet TensorFlow, fast mode for everything the tests run."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("RESNET_COURSE_FAST", "1")

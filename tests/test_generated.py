@@ -1,0 +1,39 @@
+"""Generated artefacts are reproducible: dataset, fixtures and the student notebooks."""
+
+from __future__ import annotations
+
+from tools import make_dataset, make_fixtures, release
+from tools.notebooks import RELEASE, source_notebooks, exercises
+from test_utils import load_fixtures
+import resnets_utils
+
+
+def test_dataset_regenerates_identically():
+    X_train, Y_train, X_test, Y_test, _ = resnets_utils.load_dataset()
+    fresh = make_dataset.build()
+    assert (fresh["train"][0] == X_train).all() and (fresh["train"][1] == Y_train.ravel()).all()
+    assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
+
+
+def test_fixtures_regenerate_from_the_reference_solutions():
+    assert make_fixtures.differences(make_fixtures.compute(), load_fixtures()) == []
+
+
+def test_student_notebooks_are_up_to_date_and_leak_nothing(capsys):
+    assert release.main(["--check"]) == 0, capsys.readouterr().out
+    assert release.leaks(RELEASE) == []
+
+
+def test_every_exercise_has_a_public_test_and_a_stub():
+    import public_tests
+    import nbformat
+
+    names = [name for path in source_notebooks() for name in exercises(path)]
+    assert names == ["identity_block", "convolutional_block", "ResNet50"]
+    for path in source_notebooks():
+        student = RELEASE / path.parent.name / path.name
+        text = nbformat.read(str(student), as_version=4)
+        for name in exercises(path):
+            assert callable(getattr(public_tests, f"{name}_test")), name
+            cell = next(c for c in text.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name)
+            assert "raise NotImplementedError()" in cell.source and "# YOUR CODE HERE" in cell.source

@@ -1,0 +1,209 @@
+"""resnets_utils: data loading and its errors, one-hot, fast mode, plots, prediction, weight copying."""
+
+from __future__ import annotations
+
+import h5py
+import matplotlib
+import numpy as np
+import pytest
+
+import resnets_utils as ru
+
+matplotlib.use("Agg")
+
+
+def test_load_dataset_shapes_and_types():
+    X_train, Y_train, X_test, Y_test, classes = ru.load_dataset()
+    assert X_train.shape == (1080, 64, 64, 3) and X_test.shape == (120, 64, 64, 3)
+    assert X_train.dtype == np.uint8 and Y_train.dtype == np.int64
+    assert Y_train.shape == (1, 1080) and Y_test.shape == (1, 120)
+    assert list(classes) == [0, 1, 2, 3, 4, 5]
+    assert np.bincount(Y_train.ravel()).tolist() == [180] * 6
+    assert np.bincount(Y_test.ravel()).tolist() == [20] * 6
+
+
+def test_files_use_the_classic_signs_layout():
+    with h5py.File(ru.DATASET_DIR / "train_signs.h5") as f:
+        assert {"train_set_x", "train_set_y", "list_classes"} <= set(f)
+    with h5py.File(ru.DATASET_DIR / "test_signs.h5") as f:
+        assert {"test_set_x", "test_set_y", "list_classes"} <= set(f)
+
+
+def _write(folder, name, prefix, x, y):
+    with h5py.File(folder / name, "w") as f:
+        f[f"{prefix}_x"] = x
+        f[f"{prefix}_y"] = y
+        f["list_classes"] = np.arange(6)
+
+
+def test_load_dataset_from_another_folder(tmp_path):
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    _write(tmp_path, "train_signs.h5", "train_set", x, np.arange(4))
+    _write(tmp_path, "test_signs.h5", "test_set", x[:2], np.arange(2))
+    X_train, Y_train, X_test, Y_test, classes = ru.load_dataset(tmp_path)
+    assert X_train.shape == (4, 8, 8, 3) and Y_test.shape == (1, 2)
+
+
+def test_missing_file_names_file_and_remedy(tmp_path):
+    with pytest.raises(ru.DatasetError, match=r"not found: .*train_signs\.h5.*tools\.make_dataset"):
+        ru.load_dataset(tmp_path)
+
+
+def test_corrupt_file_names_file_and_remedy(tmp_path):
+    (tmp_path / "train_signs.h5").write_bytes(b"this is not an HDF5 file")
+    with pytest.raises(ru.DatasetError, match=r"train_signs\.h5 could not be read.*git checkout"):
+        ru.load_dataset(tmp_path)
+
+
+def test_wrong_keys_and_shapes_are_reported(tmp_path):
+    with h5py.File(tmp_path / "train_signs.h5", "w") as f:
+        f["images"] = np.zeros((2, 8, 8, 3))
+    with pytest.raises(ru.DatasetError, match=r"no key\(s\) \['train_set_x', 'train_set_y'\]"):
+        ru.load_dataset(tmp_path)
+    _write(tmp_path, "train_signs.h5", "train_set", np.zeros((4, 8, 8)), np.arange(4))
+    with pytest.raises(ru.DatasetError, match="expected \\(m, height, width, 3\\)"):
+        ru.load_dataset(tmp_path)
+
+
+def test_convert_to_one_hot():
+    Y = np.array([[0, 2, 5]])
+    one_hot = ru.convert_to_one_hot(Y, 6)
+    assert one_hot.shape == (6, 3)
+    assert one_hot[:, 1].tolist() == [0, 0, 1, 0, 0, 0]
+    with pytest.raises(ValueError, match="labels must lie in"):
+        ru.convert_to_one_hot(np.array([6]), 6)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, False), ({"RESNET_COURSE_FAST": "1"}, True), ({"RESNET_COURSE_FAST": "0"}, False),
+    ({"NBGRADER_EXECUTION": "autograde"}, True),
+    ({"NBGRADER_EXECUTION": "autograde", "RESNET_COURSE_FAST": "0"}, False),
+])
+def test_fast_mode_switch(monkeypatch, env, expected):
+    monkeypatch.delenv("RESNET_COURSE_FAST", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert ru.fast_mode() is expected
+    assert ru.course_setting(10, 1) == (1 if expected else 10)
+
+
+def test_fast_mode_rejects_unclear_values(monkeypatch):
+    monkeypatch.setenv("RESNET_COURSE_FAST", "maybe")
+    with pytest.raises(ValueError, match="use 1"):
+        ru.fast_mode()
+
+
+def test_plots_return_figures():
+    history = {"loss": [1.0, 0.5], "accuracy": [0.4, 0.8], "val_loss": [1.1, 0.7]}
+    fig = ru.plot_history(history)
+    assert len(fig.axes) == 2
+    fig = ru.plot_confusion_matrix([0, 1, 1], [0, 1, 0], class_names=["a", "b"])
+    assert fig.axes
+    with pytest.raises(ValueError, match="none of"):
+        ru.plot_history({"auc": [1]})
+
+
+def _tiny_model():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(2, 3)(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_predict_image_from_array_and_file(tmp_path):
+    from PIL import Image
+
+    model = _tiny_model()
+    image = np.random.default_rng(0).integers(0, 255, (40, 30, 3)).astype(np.uint8)
+    index, probs = ru.predict_image(model, image, show=False)
+    assert 0 <= index < 3 and probs.shape == (3,)
+    Image.fromarray(image).save(tmp_path / "hand.png")
+    index2, probs2 = ru.predict_image(model, tmp_path / "hand.png", class_names=["a", "b", "c"], show=False)
+    assert probs2.shape == (3,)
+    with pytest.raises(ValueError, match="expected an image"):
+        ru.predict_image(model, np.zeros((4, 4)), show=False)
+
+
+def _block_model(shortcut_first: bool, names: bool):
+    """A conv block written by hand in two creation orders, to test copy_weights."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((8, 8, 4))
+
+    def main(x):
+        x = layers.Conv2D(2, 1, strides=2, name="m1" if names else None)(x)
+        x = layers.BatchNormalization(name="m1bn" if names else None)(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(2, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(8, 1)(x)
+        return layers.BatchNormalization()(x)
+
+    def short(x):
+        return layers.BatchNormalization()(layers.Conv2D(8, 1, strides=2)(x))
+
+    if shortcut_first:
+        s = short(inp)
+        m = main(inp)
+        out = layers.Add()([s, m])
+    else:
+        m = main(inp)
+        s = short(inp)
+        out = layers.Add()([m, s])
+    return keras.Model(inp, layers.ReLU()(out))
+
+
+def test_copy_weights_ignores_names_and_creation_order():
+    import keras
+
+    source, target = _block_model(False, True), _block_model(True, False)
+    rng = np.random.default_rng(0)
+    for w in source.weights:
+        w.assign(rng.normal(0, 1, w.shape).astype("float32") if "variance" not in w.path
+                 else rng.uniform(0.5, 2, w.shape).astype("float32"))
+    assert ru.copy_weights(source, target) == 8
+    x = rng.normal(0, 1, (2, 8, 8, 4)).astype("float32")
+    for mode in (False, True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(target(x, training=mode)),
+                                   keras.ops.convert_to_numpy(source(x, training=mode)), atol=1e-5)
+
+
+def test_copy_weights_reports_the_first_difference():
+    import keras
+
+    a = _block_model(False, False)
+    inp = keras.Input((8, 8, 4))
+    b = keras.Model(inp, keras.layers.Conv2D(3, 1)(inp))
+    with pytest.raises(ValueError, match="weighted layer #1 differs"):
+        ru.copy_weights(a, b)
+
+
+def test_keras_blocks_shapes_and_filter_rule():
+    import keras
+
+    identity_block, convolutional_block = ru.keras_blocks()
+    x = keras.Input((8, 8, 16))
+    assert tuple(identity_block(x, 3, [4, 4, 16]).shape) == (None, 8, 8, 16)
+    assert tuple(convolutional_block(x, 3, [4, 4, 16], s=2).shape) == (None, 4, 4, 16)
+    with pytest.raises(ValueError, match=r"\[F, F, 4F\]"):
+        identity_block(x, 3, [4, 8, 16])
+
+
+def test_course_resnet_matches_keras_applications_after_copy():
+    """The reference solution is weight-compatible with keras.applications.ResNet50 (atol 1e-4)."""
+    import keras
+
+    from tools.notebooks import load_solution
+
+    ours = load_solution("ResNet50")(input_shape=(64, 64, 3), classes=6)
+    assert ours.count_params() == 23_600_006
+    reference = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=6)
+    ru.copy_weights(reference, ours)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-4)
