@@ -27,7 +27,7 @@ c.Execute.startup_timeout = 120
 # nbgrader gives a graded cell 0 points when it wrote anything to stderr. TensorFlow and
 # absl log to stderr (the setup cell quiets most of it); drop those lines, never others.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (r"^(WARNING: All log messages before absl::InitializeLog|"
+c.IgnorePattern.pattern = (r"(?m)^(WARNING: All log messages before absl::InitializeLog|"
                            r"[IWE]\d{4} [\d:. ]+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d [\d:.]+: [IWE] tensorflow/)")
 
 # A deleted graded (test) cell is put back from the gradebook, so it is graded, not skipped.
