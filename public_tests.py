@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from test_utils import (BN_EPSILON, call_learner, chain_back, describe, deterministic_initializer, expect,
-                        failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short, walk_nodes)
+                        chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short, walk_nodes)
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
            "identity_block_hidden_test", "convolutional_block_hidden_test", "ResNet50_hidden_test",
@@ -106,7 +106,7 @@ def _branches(ex, add_node, block_input):
         ops, reached = chain_back(t, block_input)
         if not reached:
             raise failure(ex, "each input of the Add must lead back to the block's input X through one chain of layers",
-                          "main path: X -> ... -> BatchNorm; shortcut: X_shortcut", f"an input made by {kinds_with_fused(ops)[-1:] or ['?']} "
+                          "main path: X -> ... -> BatchNorm; shortcut: X_shortcut", f"an input made by {chain_text(kinds_with_fused(ops)[-1:])} "
                           "that does not come from X", "keep X_shortcut = X at the start and use each layer's output as "
                           "the next layer's input")
         chains.append(ops)
@@ -142,7 +142,7 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
 
     if identity:
         expect(not shortcut, ex, "the shortcut of an identity block is X itself", "X_shortcut = X (no layers)",
-               short_kinds, "save X_shortcut = X before the main path and add it unchanged")
+               chain_text(short_kinds), "save X_shortcut = X before the main path and add it unchanged")
     else:
         if not shortcut:
             raise failure(ex, "the shortcut of a convolutional block needs its own Conv2D and BatchNormalization",
@@ -150,9 +150,10 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
                           "the projection shortcut matches the main path's shape: 1x1 conv with stride s, then BatchNorm")
         if short_kinds == ["conv"]:
             raise failure(ex, "the shortcut needs its own BatchNormalization after its 1x1 conv",
-                          ["conv", "bn"], short_kinds, "add X_shortcut = BatchNormalization(...)(X_shortcut)")
+                          chain_text(["conv", "bn"]), chain_text(short_kinds),
+                          "add X_shortcut = BatchNormalization(...)(X_shortcut)")
         expect(short_kinds == ["conv", "bn"], ex, "the shortcut is a 1x1 Conv2D followed by BatchNormalization",
-               ["conv", "bn"], short_kinds, "X_shortcut = Conv2D(F3, 1, strides=s) then BatchNormalization")
+               chain_text(["conv", "bn"]), chain_text(short_kinds), "X_shortcut = Conv2D(F3, 1, strides=s) then BatchNormalization")
 
     if main_kinds != MAIN_PATH:
         hint = "three steps, each Conv2D -> BatchNormalization (-> ReLU, except after the third)"
@@ -164,7 +165,7 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
             hint = "BatchNormalization comes before ReLU: Conv2D -> BatchNormalization -> ReLU"
         elif main_kinds.count("conv") != 3:
             hint = f"the main path has three Conv2D layers (1x1, {f}x{f}, 1x1); yours has {main_kinds.count('conv')}"
-        raise failure(ex, "layers of the main path, in order", MAIN_PATH, main_kinds, hint)
+        raise failure(ex, "layers of the main path, in order", chain_text(MAIN_PATH), chain_text(main_kinds), hint)
 
     convs = [op for op in main if kind(op) == "conv"]
     bns = [op for op in main + shortcut if kind(op) == "bn"]
@@ -435,7 +436,7 @@ def _check_resnet_structure(ex, model, input_shape, classes):
                     "instead of 3 and 3, which shifts every output")
         elif "avgpool" in stem:
             hint = "the stem ends with a max-pool, not an average pool"
-        raise failure(ex, "layers of the stem (before stage 2)", want_stem, stem, hint)
+        raise failure(ex, "layers of the stem (before stage 2)", chain_text(want_stem), chain_text(stem), hint)
     if reached:
         conv = stem_ops[1]
         got = (tuple(conv.kernel_size), tuple(conv.strides), conv.filters, conv.padding, bool(conv.use_bias))
@@ -492,9 +493,9 @@ def _check_resnet_structure(ex, model, input_shape, classes):
            getattr(getattr(dense_op, "activation", None), "__name__", "?"), "Dense(classes, activation='softmax')")
     pool_prod = producer(dense_node.input_tensors[0])
     if pool_prod is None or kind(pool_prod[0]) != "gap":
-        got = kind(pool_prod[0]) if pool_prod else "?"
+        got = chain_text([kind(pool_prod[0])]) if pool_prod else "?"
         hint = "use GlobalAveragePooling2D() before the Dense layer"
-        if got == "flatten":
+        if got == "Flatten":
             hint = ("use GlobalAveragePooling2D() instead of AveragePooling2D + Flatten: at 64x64 they agree, "
                     "at other input sizes they do not")
         raise failure(ex, "the pooling before the classifier", "GlobalAveragePooling2D", got, hint)

@@ -256,6 +256,16 @@ def kind(op) -> str:
     return type(op).__name__
 
 
+KIND_NAMES = {"conv": "Conv2D", "bn": "BatchNormalization", "relu": "ReLU", "add": "Add", "pad": "ZeroPadding2D",
+              "maxpool": "MaxPooling2D", "avgpool": "AveragePooling2D", "gap": "GlobalAveragePooling2D",
+              "gmp": "GlobalMaxPooling2D", "flatten": "Flatten", "dense": "Dense", "softmax": "Softmax"}
+
+
+def chain_text(kinds) -> str:
+    """A chain of kinds as Keras names: 'Conv2D -> BatchNormalization -> ReLU'."""
+    return " -> ".join(KIND_NAMES.get(k, k) for k in kinds) or "(no layers)"
+
+
 def fused_activation(op) -> str | None:
     """The activation fused into a Conv2D/Dense (``activation=...``), or ``None`` if linear."""
     fn = getattr(op, "activation", None)
