@@ -12,6 +12,8 @@ Everything a notebook needs besides the exercises themselves:
   ``keras.applications`` code, for the ResNet-50 notebook.
 * ``copy_weights``: copies weights between two ResNet-style models by the place
   of each layer in the graph, independent of layer names and creation order.
+* ``refresh_batchnorm_statistics``: re-estimates BatchNorm's moving averages
+  with the final weights after a short training run.
 
 Nothing here seeds random generators on import, and no exercise solution lives
 here: the solutions live once, in the nbgrader source notebooks.
@@ -28,6 +30,7 @@ __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
+    "refresh_batchnorm_statistics",
 ]
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -334,3 +337,47 @@ def copy_weights(source, target):
     for a, b in zip(src, dst):
         b.set_weights(a.get_weights())
     return len(src)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def refresh_batchnorm_statistics(model, x, batch_size=32, seed=0):
+    """Re-estimate the moving mean and variance of every BatchNormalization layer.
+
+    BatchNorm uses moving averages of each channel's batch mean and variance at
+    inference (momentum 0.99: roughly the last 100 batches). After a short run,
+    those averages still remember the weights of several epochs ago, and
+    accuracy in inference mode can fall far below training accuracy. This runs
+    ``x`` through the model in training mode, without changing any weight, and
+    sets each layer's moving statistics to the plain average of the batch
+    statistics under the final weights (the "precise BN" of Wu & Johnson, 2021).
+
+    Args:
+        model: a Keras model; nested models are included. Layers with
+            ``trainable=False`` are skipped (they always run in inference mode).
+        x: training images, shape ``(m, height, width, channels)``.
+        batch_size: batch size used for the statistics (use the training batch size).
+        seed: order in which the images are visited.
+
+    Returns:
+        The number of BatchNormalization layers refreshed.
+    """
+    import keras
+
+    layers = [l for l in _all_layers(model) if isinstance(l, keras.layers.BatchNormalization) and l.trainable]
+    saved = [l.momentum for l in layers]
+    order = np.random.default_rng(seed).permutation(len(x))
+    try:
+        for i, start in enumerate(range(0, len(x) - batch_size + 1, batch_size)):
+            for layer in layers:
+                layer.momentum = i / (i + 1)       # running mean of the batch statistics
+            model(np.asarray(x[order[start:start + batch_size]], dtype="float32"), training=True)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return len(layers)

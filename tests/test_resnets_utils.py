@@ -207,3 +207,21 @@ def test_course_resnet_matches_keras_applications_after_copy():
     ru.copy_weights(reference, ours)
     x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(ours.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-4)
+
+
+def test_refresh_batchnorm_statistics_computes_the_average_of_batch_statistics():
+    import keras
+
+    inp = keras.Input((4, 4, 3))
+    bn = keras.layers.BatchNormalization()
+    frozen = keras.layers.BatchNormalization()
+    frozen.trainable = False
+    model = keras.Model(inp, frozen(bn(inp)))
+    x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4, 4, 3)).astype("float32")
+    assert ru.refresh_batchnorm_statistics(model, x, batch_size=16) == 1
+    order = np.random.default_rng(0).permutation(64)
+    batches = [x[order[i:i + 16]] for i in range(0, 64, 16)]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([b.mean(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-4)
+    assert bn.momentum == 0.99
+    np.testing.assert_allclose(frozen.moving_mean.numpy(), 0.0)
