@@ -134,7 +134,8 @@ def convert_to_one_hot(Y, C):
 
 def report_metric(name: str, value: float) -> None:
     """Print the notebook's key metric in the line the course runner collects."""
-    print(f"Key metric: {name} = {value:.4f}")
+    value = float(value)
+    print(f"Key metric: {name} = {int(value) if value.is_integer() else round(value, 4)}")
 
 
 # --------------------------------------------------------------------------- plots

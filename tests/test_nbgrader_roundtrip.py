@@ -7,7 +7,6 @@ and nothing needs manual grading.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,13 +16,13 @@ import nbformat
 import pytest
 
 from tools.notebooks import ROOT, source_notebooks, solved
-from tools.release import assignments
+from tools.release import assignments, nbgrader_env
 
 STUDENTS = {"model": "solution", "blank": "untouched"}
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = nbgrader_env()
     env.pop("RESNET_COURSE_FAST", None)          # autograde must follow NBGRADER_EXECUTION alone
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=1800)

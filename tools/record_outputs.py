@@ -31,11 +31,12 @@ def record(path) -> int:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
         if TAG in cell.get("metadata", {}).get("tags", []):
+            # nbval wants an execution count on a cell with stored outputs; it is deterministic.
             cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
             kept += 1
         else:
+            cell.execution_count = None
             cell.outputs = []
     nbformat.write(nb, str(path))
     return kept

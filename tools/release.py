@@ -30,9 +30,17 @@ def assignments() -> list[str]:
     return sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def nbgrader_env(**extra: str) -> dict:
+    """Environment for running nbgrader: quiet TensorFlow, and this Python's bin/ first on PATH
+    (nbgrader runs the ``alembic`` command of its environment, also when the venv is not activated)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def generate(course_root: Path, names: list[str]) -> None:
     """Run nbgrader generate_assignment in ``course_root`` (which holds nbgrader_config.py and source/)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = nbgrader_env()
     for name in names:
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--no-db",
                "--log-level=WARN"]

@@ -35,7 +35,7 @@ def key_metric(nb) -> str:
         for out in cell.get("outputs", []):
             match = METRIC.search(out.get("text", "") if out.get("output_type") == "stream" else "")
             if match:
-                return f"{match.group(1)} = {float(match.group(2)):.4f}"
+                return f"{match.group(1)} = {match.group(2)}"
     return "-"
 
 
