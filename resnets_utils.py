@@ -30,7 +30,7 @@ __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
-    "refresh_batchnorm_statistics",
+    "refresh_batchnorm_statistics", "producer",
 ]
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -254,8 +254,8 @@ def keras_blocks():
     return identity_block, convolutional_block
 
 
-def _producer(tensor):
-    """The (operation, node) that produced a symbolic tensor, or ``None`` for a model input."""
+def producer(tensor):
+    """The ``(operation, node)`` that produced a symbolic Keras tensor, or ``None`` for a model input."""
     history = getattr(tensor, "_keras_history", None)
     if history is None or history.operation is None:
         return None
@@ -277,7 +277,7 @@ def weighted_layers_in_graph_order(model):
     depth_cache: dict[int, int] = {}
 
     def depth(tensor) -> int:
-        prod = _producer(tensor)
+        prod = producer(tensor)
         if prod is None:
             return 0
         key = id(prod[1])
@@ -288,7 +288,7 @@ def weighted_layers_in_graph_order(model):
     order, seen = [], set()
 
     def visit(tensor) -> None:
-        prod = _producer(tensor)
+        prod = producer(tensor)
         if prod is None or id(prod[1]) in seen:
             return
         op, node = prod

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from resnets_utils import producer
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "core_exercises.npz"
 BN_EPSILON = 1.001e-5     # what keras.applications.ResNet50 uses
 
@@ -207,53 +209,25 @@ def load_fixtures(path: Path | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------- graph inspection
-def producer(tensor):
-    """``(operation, node)`` that produced a symbolic tensor, or ``None`` for an input."""
-    history = getattr(tensor, "_keras_history", None)
-    if history is None or history.operation is None:
-        return None
-    op = history.operation
-    if type(op).__name__ == "InputLayer":
-        return None
-    return op, op._inbound_nodes[history.node_index]
-
-
 def kind(op) -> str:
     """Normalise an operation to a short kind: conv, bn, relu, add, pad, maxpool, gap, dense, ..."""
     keras = _keras()
     L = keras.layers
-    if isinstance(op, L.Conv2D):
-        return "conv"
-    if isinstance(op, L.BatchNormalization):
-        return "bn"
     if isinstance(op, L.ReLU):
         plain = (op.max_value is None and not float(op.negative_slope) and not float(op.threshold))
         return "relu" if plain else "relu-variant"
     if isinstance(op, L.Activation):
-        fn = op.activation
-        name = getattr(fn, "__name__", str(fn))
+        name = getattr(op.activation, "__name__", str(op.activation))
         return {"relu": "relu", "softmax": "softmax", "linear": "identity"}.get(name, f"activation:{name}")
-    if isinstance(op, L.Add) or type(op).__name__ == "Add":
-        return "add"
-    if type(op).__name__ == "Relu":
-        return "relu"
-    if type(op).__name__ == "Softmax" or isinstance(op, L.Softmax):
-        return "softmax"
-    if isinstance(op, L.ZeroPadding2D):
-        return "pad"
-    if isinstance(op, L.MaxPooling2D):
-        return "maxpool"
-    if isinstance(op, L.AveragePooling2D):
-        return "avgpool"
-    if isinstance(op, L.GlobalAveragePooling2D):
-        return "gap"
-    if isinstance(op, L.GlobalMaxPooling2D):
-        return "gmp"
-    if isinstance(op, L.Flatten):
-        return "flatten"
-    if isinstance(op, L.Dense):
-        return "dense"
-    return type(op).__name__
+    layer_kinds = [(L.Conv2D, "conv"), (L.BatchNormalization, "bn"), (L.Add, "add"), (L.Softmax, "softmax"),
+                   (L.ZeroPadding2D, "pad"), (L.MaxPooling2D, "maxpool"), (L.AveragePooling2D, "avgpool"),
+                   (L.GlobalAveragePooling2D, "gap"), (L.GlobalMaxPooling2D, "gmp"), (L.Flatten, "flatten"),
+                   (L.Dense, "dense")]
+    for cls, name in layer_kinds:
+        if isinstance(op, cls):
+            return name
+    # Operations made by `x + y`, keras.ops.add, keras.ops.relu, keras.ops.softmax.
+    return {"Add": "add", "Relu": "relu", "Softmax": "softmax"}.get(type(op).__name__, type(op).__name__)
 
 
 KIND_NAMES = {"conv": "Conv2D", "bn": "BatchNormalization", "relu": "ReLU", "add": "Add", "pad": "ZeroPadding2D",
