@@ -363,23 +363,26 @@ def convolutional_block_hidden_test(target, seed=None):
 
 # --------------------------------------------------------------------------- ResNet-50
 def _stage_table(model):
-    """Per stage: (blocks, channels, height, width, block kinds) from the model's Add operations."""
+    """The model's Add operations in graph order, and the stages they form.
+
+    Consecutive blocks with the same number of output channels form a stage:
+    ``{"blocks": n, "channels": c, "size": (h, w), "kinds": ["conv", "identity", ...]}``.
+    """
     adds = [(op, node) for op, node in walk_nodes(model.outputs) if kind(op) == "add"]
     stages = []
     for op, node in adds:
         _, h, w, c = tuple(node.output_tensors[0].shape)
-        shortcut_is_conv = _shortcut_kind(node) == "conv"
         if stages and stages[-1]["channels"] == c:
             stages[-1]["blocks"] += 1
-            stages[-1]["kinds"].append("conv" if shortcut_is_conv else "identity")
+            stages[-1]["kinds"].append(_shortcut_kind(node))
         else:
-            stages.append({"blocks": 1, "channels": c, "size": (h, w),
-                           "kinds": ["conv" if shortcut_is_conv else "identity"]})
+            stages.append({"blocks": 1, "channels": c, "size": (h, w), "kinds": [_shortcut_kind(node)]})
     return adds, stages
 
 
 def _shortcut_kind(add_node):
-    """'conv' if one of the Add's inputs is a (conv, bn) projection of a tensor that the other branch also uses."""
+    """'conv' when both inputs of a block's Add end in Conv2D -> BatchNormalization (a projection
+    shortcut), 'identity' when one input is the block's input itself."""
     lengths = []
     for t in add_node.input_tensors:
         n, cur = 0, t
