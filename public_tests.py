@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from test_utils import (BN_EPSILON, call_learner, chain_back, describe, deterministic_initializer, expect,
-                        chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short, walk_nodes)
+                        chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short)
+from resnets_utils import walk_nodes
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
            "identity_block_hidden_test", "convolutional_block_hidden_test", "ResNet50_hidden_test",

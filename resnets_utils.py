@@ -30,7 +30,7 @@ __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
-    "refresh_batchnorm_statistics", "producer",
+    "refresh_batchnorm_statistics", "producer", "walk_nodes",
 ]
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -265,6 +265,32 @@ def producer(tensor):
     return op, op._inbound_nodes[history.node_index]
 
 
+def walk_nodes(outputs, branch_key=None):
+    """All ``(operation, node)`` pairs reachable from ``outputs``, inputs before users (topological order).
+
+    Args:
+        outputs: symbolic tensors, e.g. ``model.outputs``.
+        branch_key: optional function of a tensor; where a node has several inputs,
+            they are walked in descending order of this key (stable: ties keep the
+            node's input order). By default, in the node's input order.
+    """
+    order, seen = [], set()
+
+    def visit(tensor) -> None:
+        prod = producer(tensor)
+        if prod is None or id(prod[1]) in seen:
+            return
+        seen.add(id(prod[1]))
+        inputs = list(prod[1].input_tensors)
+        for t in (sorted(inputs, key=branch_key, reverse=True) if branch_key else inputs):
+            visit(t)
+        order.append(prod)
+
+    for out in outputs:
+        visit(out)
+    return order
+
+
 def weighted_layers_in_graph_order(model):
     """List the layers of a functional model that hold weights, in a canonical graph order.
 
@@ -285,28 +311,10 @@ def weighted_layers_in_graph_order(model):
             depth_cache[key] = 1 + max((depth(t) for t in prod[1].input_tensors), default=0)
         return depth_cache[key]
 
-    order, seen = [], set()
-
-    def visit(tensor) -> None:
-        prod = producer(tensor)
-        if prod is None or id(prod[1]) in seen:
-            return
-        op, node = prod
-        seen.add(id(node))
-        inputs = list(node.input_tensors)
-        for t in sorted(inputs, key=depth, reverse=True):   # stable sort: ties keep their order
-            visit(t)
-        if getattr(op, "weights", None) and op not in order:
+    order = []
+    for op, _ in walk_nodes(model.outputs, branch_key=depth):
+        if getattr(op, "weights", None) and op not in order:   # a shared layer counts once
             order.append(op)
-
-    import sys
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10000))
-    try:
-        for out in model.outputs:
-            visit(out)
-    finally:
-        sys.setrecursionlimit(limit)
     return order
 
 

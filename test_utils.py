@@ -247,24 +247,6 @@ def fused_activation(op) -> str | None:
     return None if name in (None, "linear") else name
 
 
-def walk_nodes(outputs):
-    """All ``(op, node)`` pairs reachable from ``outputs``, inputs before users (topological order)."""
-    order, seen = [], set()
-
-    def visit(tensor):
-        prod = producer(tensor)
-        if prod is None or id(prod[1]) in seen:
-            return
-        seen.add(id(prod[1]))
-        for t in prod[1].input_tensors:
-            visit(t)
-        order.append(prod)
-
-    for out in outputs:
-        visit(out)
-    return order
-
-
 def chain_back(tensor, stop):
     """Follow single-input operations back from ``tensor`` until the tensor ``stop``.
 
