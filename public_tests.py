@@ -512,10 +512,10 @@ def _reference_resnet(input_shape, classes, seed):
     return reference
 
 
-def _probes(model, adds):
+def _probes(model):
     """A sub-model returning the output of the last Add of each stage, the pooled features and the output."""
     keras = _keras()
-    _, stages = _stage_table(model)
+    adds, stages = _stage_table(model)
     ends, i = [], 0
     for st in stages:
         i += st["blocks"]
@@ -537,9 +537,7 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
     except ValueError as exc:
         raise failure(ex, "the layers do not match keras.applications.ResNet50 one for one", hint=str(exc)) from None
     names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
-    adds_m, _ = _stage_table(model)
-    adds_r, _ = _stage_table(reference)
-    probe_m, probe_r = _probes(model, adds_m), _probes(reference, adds_r)
+    probe_m, probe_r = _probes(model), _probes(reference)
     x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
     where = f"for input {tuple(input_shape)} and classes={classes}"
     bare = [keras.ops.convert_to_numpy(t) for t in probe_m(x)]
