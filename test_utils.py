@@ -128,7 +128,7 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
         raise failure(exercise, f"your code raised AssertionError: {exc}{_learner_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        hint = "read the error above; it names the layer or operation that failed"
+        hint = "the error message names the layer or operation that failed"
         low = str(exc).lower()
         if "incompatible shapes" in low or "must have the same shape" in low:
             hint = ("the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
@@ -156,8 +156,8 @@ def describe(value) -> str:
     if value is None:
         return "None"
     shape = getattr(value, "shape", None)
-    kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
-    return f"{kind} of shape {tuple(shape)}" if shape is not None else kind
+    name = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
+    return f"{name} of shape {tuple(shape)}" if shape is not None else name
 
 
 # --------------------------------------------------------------------------- initializer
