@@ -6,22 +6,22 @@ import pytest
 
 import public_tests
 from tests.catalogue import MUTANTS, VARIANTS, Entry
-from tools.notebooks import find_exercise, load_solution, namespace_for, read
+from tools.notebooks import load_solution
 
 
 def build(entry: Entry):
     """The exercise function after applying the entry's edits to the reference solution cell."""
-    path, index = find_exercise(entry.exercise)
-    code = read(path).cells[index].source
-    for old, new in entry.edits:
-        assert old in code, f"{entry.id}: edit target not found in the {entry.exercise} solution: {old!r}"
-        code = code.replace(old, new)
-    ns = namespace_for(entry.exercise)
+    def edit(code: str) -> str:
+        for old, new in entry.edits:
+            assert old in code, f"{entry.id}: edit target not found in the {entry.exercise} solution: {old!r}"
+            code = code.replace(old, new)
+        return code
+
+    overrides = None
     if entry.extra.get("blocks") == "course":
-        ns["identity_block"] = load_solution("identity_block")
-        ns["convolutional_block"] = load_solution("convolutional_block")
-    exec(compile(code, f"<{entry.exercise}:{entry.id}>", "exec"), ns)
-    return ns[entry.exercise]
+        overrides = {"identity_block": load_solution("identity_block"),
+                     "convolutional_block": load_solution("convolutional_block")}
+    return load_solution(entry.exercise, edit=edit, overrides=overrides)
 
 
 def run_test(entry: Entry, fn):

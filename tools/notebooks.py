@@ -36,45 +36,41 @@ def exercises(path: Path) -> list[str]:
             if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
 
 
-def find_exercise(name: str) -> tuple[Path, int]:
-    """The source notebook and cell index of the solution cell ``grade_id == name``."""
+def find_exercise(name: str):
+    """``(path, notebook, cell index)`` of the source notebook's solution cell with ``grade_id == name``."""
     hits = []
     for path in source_notebooks():
-        for i, cell in enumerate(read(path).cells):
+        nb = read(path)
+        for i, cell in enumerate(nb.cells):
             meta = nbgrader_meta(cell)
             if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id") == name:
-                hits.append((path, i))
+                hits.append((path, nb, i))
     if len(hits) != 1:
-        raise LookupError(f"expected one solution cell with grade_id={name!r}, found {len(hits)}: {hits}")
+        raise LookupError(f"expected one solution cell with grade_id={name!r}, found {len(hits)}: "
+                          f"{[(str(p), i) for p, _, i in hits]}")
     return hits[0]
 
 
-def setup_code(path: Path) -> str:
+def setup_code(nb) -> str:
     """Source of the notebook's cells tagged ``setup`` (its imports and given objects)."""
-    return "\n\n".join(c.source for c in read(path).cells
+    return "\n\n".join(c.source for c in nb.cells
                        if c.cell_type == "code" and "setup" in c.get("metadata", {}).get("tags", []))
 
 
-def namespace_for(name: str) -> dict:
-    """A fresh namespace holding what the exercise's notebook sets up before the exercise."""
-    path, _ = find_exercise(name)
-    module = types.ModuleType(f"setup_{name}")
-    exec(compile(setup_code(path), f"{path.name}:setup", "exec"), module.__dict__)
-    return module.__dict__
+def load_solution(name: str, edit=None, overrides=None):
+    """The reference implementation of exercise ``name``, run from its source notebook.
 
-
-def load_solution(name: str):
-    """The reference implementation of exercise ``name``, run from its source notebook."""
-    path, index = find_exercise(name)
-    ns = namespace_for(name)
-    exec(compile(read(path).cells[index].source, f"{path.name}:{name}", "exec"), ns)
-    return ns[name]
-
-
-def load_from_source(name: str, code: str):
-    """Run ``code`` (e.g. a mutant) in the exercise's setup namespace and return the function ``name``."""
-    ns = namespace_for(name)
-    exec(compile(code, f"<{name} variant>", "exec"), ns)
+    The notebook's ``setup`` cells run first in a fresh namespace, then the
+    solution cell. ``edit`` (a function of the cell's source) changes the code
+    first, e.g. to make a mutant; ``overrides`` replaces names of the setup
+    namespace, e.g. the blocks a ResNet50 is built from.
+    """
+    path, nb, index = find_exercise(name)
+    ns = types.ModuleType(f"setup_{name}").__dict__
+    exec(compile(setup_code(nb), f"{path.name}:setup", "exec"), ns)
+    ns.update(overrides or {})
+    code = nb.cells[index].source
+    exec(compile(edit(code) if edit else code, f"{path.name}:{name}", "exec"), ns)
     return ns[name]
 
 
