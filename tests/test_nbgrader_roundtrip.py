@@ -7,7 +7,6 @@ and nothing needs manual grading.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.notebooks import ROOT, source_notebooks, solved
-from tools.release import assignments, nbgrader_env
+from tools.notebooks import source_notebooks, solved
+from tools.release import assignments, nbgrader_env, stage_course
 
 STUDENTS = {"model": "solution", "blank": "untouched"}
 
@@ -33,8 +32,7 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    shutil.copy2(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source", course / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    stage_course(course)
     for student in STUDENTS:
         nbgrader(course, "db", "student", "add", student)
     for name in assignments():
