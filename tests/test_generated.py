@@ -1,8 +1,8 @@
-"""Generated artefacts are reproducible: dataset, fixtures and the student notebooks."""
+"""Generated artefacts are reproducible: dataset, figures, fixtures and the student notebooks."""
 
 from __future__ import annotations
 
-from tools import make_dataset, make_fixtures, release
+from tools import make_dataset, make_figures, make_fixtures, release
 from tools.notebooks import RELEASE, source_notebooks, exercises
 from test_utils import load_fixtures
 import resnets_utils
@@ -13,6 +13,10 @@ def test_dataset_regenerates_identically():
     fresh = make_dataset.build()
     assert (fresh["train"][0] == X_train).all() and (fresh["train"][1] == Y_train.ravel()).all()
     assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
+
+
+def test_figures_redraw_identically():
+    assert make_figures.differences() == []
 
 
 def test_fixtures_regenerate_from_the_reference_solutions():
