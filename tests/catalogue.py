@@ -21,6 +21,14 @@ STEP2 = 'X = layers.Conv2D(F2, (f, f), strides=(1, 1), padding="same", kernel_in
 SHORTCUT_BN = f'    X_shortcut = {BN}(X_shortcut)\n'
 SHORTCUT_CONV = ('    X_shortcut = layers.Conv2D(F3, (1, 1), strides=(s, s), padding="valid",\n'
                  '                               kernel_initializer=initializer(seed=0))(X_shortcut)\n')
+# residual learning
+UNIT_SHORTCUT = "    if residual:\n        Z = Z + X             # the shortcut\n    Y = np.maximum(Z, 0)\n"
+CNN_ADD = '        if residual:\n            X = layers.Add()([X, X_shortcut])\n        X = layers.Activation("relu")(X)\n'
+CNN_CONV = 'X = layers.Conv2D(width, (3, 3), padding="same", kernel_initializer=initializer())(X)'
+CNN_STEM = ('X = layers.Conv2D(width, (3, 3), strides=(2, 2), padding="same", '
+            'kernel_initializer=initializer())(X_input)')
+CNN_DEPTH_CHECK = ('    if depth % 2 or depth < 4:\n'
+                   '        raise ValueError(f"depth must be an even number of at least 4, got {depth}")\n')
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,56 @@ def _m(exercise, id, what, message, *edits, **extra):
 
 
 MUTANTS = [
+    # ---- unit_forward
+    _m("unit_forward", "no_final_relu", "the unit's final ReLU missing", "never negative",
+       ("    Y = np.maximum(Z, 0)\n", "    Y = Z\n")),
+    _m("unit_forward", "relu_before_add", "X added after the final ReLU", "add X before the final ReLU",
+       (UNIT_SHORTCUT, "    Y = np.maximum(Z, 0)\n    if residual:\n        Y = Y + X\n")),
+    _m("unit_forward", "always_residual", "the residual flag ignored: X always added", "plain unit: don't add X",
+       ("    if residual:\n", "    if True:\n")),
+    _m("unit_forward", "no_shortcut", "the shortcut never added", "adds the input X",
+       ("        Z = Z + X             # the shortcut\n", "        Z = Z\n")),
+    _m("unit_forward", "no_inner_relu", "no ReLU between the two layers", "A1 = ReLU(Z1)",
+       ("    A1 = np.maximum(Z1, 0)\n", "    A1 = Z1\n")),
+    _m("unit_forward", "changes_x_in_place", "adds the shortcut into the caller's X", "changed its argument X",
+       ("        Z = Z + X             # the shortcut\n", "        X += Z\n        Z = X\n")),
+    _m("unit_forward", "returns_tuple", "returns the pre-activation too", "returned several values",
+       ("    return Y", "    return Y, Z")),
+    _m("unit_forward", "w1_transposed", "multiplies by W1 transposed", "array shapes do not fit",
+       ("    Z1 = X @ W1 + b1", "    Z1 = X @ W1.T + b1")),
+    # ---- gradient_norms
+    _m("gradient_norms", "no_shortcut_gradient", "the shortcut's identity term left out of the backward pass", "two paths",
+       ("        if residual:\n            dX = dX + dZ                   # the shortcut: its Jacobian is the identity\n", "")),
+    _m("gradient_norms", "reversed_order", "norms stored from the top unit down", "the order is reversed",
+       ("        norms[l] = np.linalg.norm(dX)", "        norms[len(params) - 1 - l] = np.linalg.norm(dX)")),
+    _m("gradient_norms", "squared_norms", "squared norms", "not their squares",
+       ("np.linalg.norm(dX)", "np.linalg.norm(dX) ** 2")),
+    _m("gradient_norms", "no_output_mask", "the final ReLU's mask left out", "backward through one unit",
+       ("        dZ = dX * (Z > 0)", "        dZ = dX")),
+    _m("gradient_norms", "returns_none", "forgets to return", "returned None",
+       ("    return norms", "    return None")),
+    # ---- build_cnn
+    _m("build_cnn", "residual_ignored", "no Add even when residual=True", "every unit adds its input",
+       ("        if residual:\n            X = layers.Add()", "        if False:\n            X = layers.Add()")),
+    _m("build_cnn", "always_residual", "Add in the plain network too", "builds a plain network: no Add",
+       ("        if residual:\n            X = layers.Add()", "        if True:\n            X = layers.Add()")),
+    _m("build_cnn", "relu_before_add", "ReLU before the Add", "the unit's last ReLU comes after the Add",
+       (CNN_ADD, '        X = layers.Activation("relu")(X)\n        if residual:\n            X = layers.Add()([X, X_shortcut])\n')),
+    _m("build_cnn", "shortcut_from_stem", "every unit adds the stem's output", "the shortcut of unit 2",
+       ("    for _ in range(units):\n        X_shortcut = X\n", "    X_shortcut = X\n    for _ in range(units):\n")),
+    _m("build_cnn", "units_from_depth", "depth // 2 units instead of (depth - 2) // 2", "number of Conv2D layers",
+       ("    units = (depth - 2) // 2", "    units = depth // 2")),
+    _m("build_cnn", "no_depth_check", "odd depths accepted", "must raise ValueError",
+       (CNN_DEPTH_CHECK, "")),
+    _m("build_cnn", "flatten_head", "Flatten instead of global average pooling", "instead of Flatten",
+       ("layers.GlobalAveragePooling2D()(X)", "layers.Flatten()(X)")),
+    _m("build_cnn", "stem_stride_1", "stem convolution without its stride", "the stem Conv2D",
+       (CNN_STEM, CNN_STEM.replace("strides=(2, 2)", "strides=(1, 1)"))),
+    _m("build_cnn", "bn_epsilon", "BatchNorm epsilon of keras.applications", "BatchNormalization settings",
+       ("        X = layers.BatchNormalization()(X)\n        X = layers.Activation",
+        "        X = layers.BatchNormalization(epsilon=1.001e-5)(X)\n        X = layers.Activation")),
+    _m("build_cnn", "bn_training_true", "BatchNorm hard-coded to training mode", "don't pass training=True",
+       ("        X = layers.BatchNormalization()(X)\n        if residual:", "        X = layers.BatchNormalization()(X, training=True)\n        if residual:")),
     # ---- identity_block
     _m("identity_block", "no_final_relu", "final ReLU missing", "(no ReLU after it)",
        (FINAL, "    X = layers.Add()([X, X_shortcut])\n")),
@@ -135,6 +193,27 @@ def _v(exercise, id, what, *edits, **extra):
 
 
 VARIANTS = [
+    _v("unit_forward", "dot_and_mask", "np.dot and x * (x > 0)",
+       ("    Z1 = X @ W1 + b1\n    A1 = np.maximum(Z1, 0)\n", "    Z1 = np.dot(X, W1) + b1\n    A1 = Z1 * (Z1 > 0)\n"),
+       ("    Y = np.maximum(Z, 0)\n", "    Y = Z * (Z > 0)\n")),
+    _v("unit_forward", "one_line_clip", "one expression with np.clip",
+       ("    Z1 = X @ W1 + b1\n", "    Y = np.clip(np.clip(X @ W1 + b1, 0, None) @ W2 + b2 + (X if residual else 0), 0, None)\n"
+        "    return Y\n    Z1 = X @ W1 + b1\n")),
+    _v("gradient_norms", "list_and_where", "a Python list built top-down, np.where masks, sqrt of sums",
+       ("    norms = np.zeros(len(params))\n", "    norms = []\n"),
+       ("        dZ = dX * (Z > 0)", "        dZ = np.where(Z > 0, dX, 0.0)"),
+       ("        norms[l] = np.linalg.norm(dX)", "        norms.insert(0, float(np.sqrt(np.sum(dX ** 2))))")),
+    _v("gradient_norms", "where_relu_forward", "np.where for the forward ReLU",
+       ("        caches.append((Z1, Z))\n        X = np.maximum(Z, 0)\n",
+        "        caches.append((Z1, Z))\n        X = np.where(Z > 0, Z, 0)\n")),
+    _v("build_cnn", "plus_relu_layer_names", "`+` for the Add, layers.ReLU(), named layers",
+       (CNN_ADD, "        if residual:\n            X = X + X_shortcut\n        X = layers.ReLU()(X)\n"),
+       (CNN_STEM, CNN_STEM.replace("(X_input)", "(X_input)").replace("kernel_initializer=initializer())",
+                                   'kernel_initializer=initializer(), name="stem_conv")'))),
+    _v("build_cnn", "ops_add_shortcut_first", "keras.ops.add with the shortcut first, Activation(keras.activations.relu)",
+       (CNN_ADD, "        if residual:\n            X = keras.ops.add(X_shortcut, X)\n"
+                 "        X = layers.Activation(keras.activations.relu)(X)\n"),
+       ("    if depth % 2 or depth < 4:", "    if depth < 4 or depth % 2 == 1:")),
     _v("identity_block", "plus_and_relu_layer", "`+` for the Add and layers.ReLU()",
        (FINAL, "    X = X + X_shortcut\n    X = layers.ReLU()(X)\n")),
     _v("identity_block", "ops_relu_add_function", "keras.ops.relu and layers.add([...])",
