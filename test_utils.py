@@ -134,6 +134,9 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
         if "incompatible shapes" in low or "must have the same shape" in low:
             hint = ("the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
                     "the strides of the main path and of the shortcut, and that both end with F3 channels")
+        elif "'nonetype'" in low:
+            hint = ("a value is None where a number or array was expected: does every function (a recursive call "
+                    "too) end with `return`?")
         elif "matmul" in low or "not aligned" in low or "could not be broadcast" in low:
             hint = ("the array shapes do not fit: with one example per row, X has shape (m, d) and is multiplied "
                     "on the left (X @ W1 with W1 of shape (d, h)); print the shapes to find the culprit")

@@ -34,7 +34,8 @@ def test_every_exercise_has_a_public_test_and_a_stub():
     import nbformat
 
     names = [name for path in source_notebooks() for name in exercises(path)]
-    assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "ResNet50"]
+    assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "ResNet50",
+                     "batchnorm_forward", "freeze_batchnorm"]
     for path in source_notebooks():
         student = RELEASE / path.parent.name / path.name
         text = nbformat.read(str(student), as_version=4)
