@@ -43,3 +43,15 @@ def test_every_exercise_has_a_public_test_and_a_stub():
             assert callable(getattr(public_tests, f"{name}_test")), name
             cell = next(c for c in text.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name)
             assert "raise NotImplementedError()" in cell.source and "# YOUR CODE HERE" in cell.source
+
+
+def test_every_image_a_notebook_shows_exists():
+    import re
+
+    import nbformat
+
+    for path in source_notebooks() + [RELEASE / p.parent.name / p.name for p in source_notebooks()]:
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", cell.source):
+                    assert (path.parent / target).resolve().is_file(), f"{path.name}: missing image {target}"
