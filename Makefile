@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures dataset calibrate lab clean
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate lab clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ check-release: setup  ## fail if notebooks/ is stale
 
 fixtures: setup  ## rebuild fixtures/ from the reference solutions
 	$(PY) -m tools.make_fixtures
+
+figures: setup  ## redraw the block diagrams in images/
+	$(PY) -m tools.make_figures
 
 dataset: setup  ## rebuild datasets/ and images/dataset_samples.png
 	$(PY) -m tools.make_dataset

@@ -11,19 +11,35 @@ both BatchNorm modes against fixtures made from the reference solutions
 
 ``*_hidden_test`` functions re-check on fresh random configurations against
 Keras's own ResNet code; the instructor notebooks run them in hidden cells.
+
+The residual-learning exercises (``unit_forward``, ``gradient_norms``,
+``build_cnn``) compare with ``fixtures/residual_learning.npz``; their hidden
+tests use units built from Keras layers, TensorFlow's automatic
+differentiation, and the parameter count of the specification.
+
+The BatchNorm exercises compare with ``keras.layers.BatchNormalization`` itself
+(``batchnorm_forward``) and with the behaviour of a frozen model
+(``freeze_batchnorm``).
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from test_utils import (BN_EPSILON, call_learner, chain_back, describe, deterministic_initializer, expect,
-                        chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short)
+from test_utils import (BN_EPSILON, RESIDUAL_FIXTURES, StudentTimeout, call_learner, chain_back, describe,
+                        deterministic_initializer, expect, chain_text, failure, guarded, kind, kinds_with_fused,
+                        load_fixtures, passed, producer, short, time_limit)
 from resnets_utils import walk_nodes
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
            "identity_block_hidden_test", "convolutional_block_hidden_test", "ResNet50_hidden_test",
-           "IDENTITY_CONFIGS", "CONV_CONFIGS", "RESNET_CONFIGS", "BATCH"]
+           "unit_forward_test", "gradient_norms_test", "build_cnn_test",
+           "unit_forward_hidden_test", "gradient_norms_hidden_test", "build_cnn_hidden_test",
+           "batchnorm_forward_test", "freeze_batchnorm_test", "batchnorm_forward_hidden_test",
+           "freeze_batchnorm_hidden_test", "BN_CONFIGS",
+           "IDENTITY_CONFIGS", "CONV_CONFIGS", "RESNET_CONFIGS", "UNIT_CONFIGS", "CHAIN_CONFIGS", "CNN_CONFIGS", "BATCH"]
 
 # Fixed configurations; the fixtures hold the reference outputs for each.
 # (input shape without the batch axis, f, filters[, s])
@@ -220,6 +236,12 @@ def _expected_block_shape(shape, filters, s):
     return (None, -(-h // s), -(-w // s), filters[2])
 
 
+def _recorded_training(model) -> list[str]:
+    """Names of the layers that were called with ``training=True`` while the model was built."""
+    return [op.name for op, node in walk_nodes(model.outputs)
+            if getattr(getattr(node, "arguments", None), "kwargs", {}).get("training") is True]
+
+
 def _compare_modes(ex, model, x, expected_inference, expected_training, where):
     """Compare a model's outputs with a bare call, training=False and training=True."""
     __tracebackhide__ = True
@@ -228,7 +250,7 @@ def _compare_modes(ex, model, x, expected_inference, expected_training, where):
     inference = keras.ops.convert_to_numpy(model(x, training=False))
     if not _close(bare, expected_inference):
         hint = "compare your layers with the specification"
-        if _close(bare, expected_training):
+        if _close(bare, expected_training) or _recorded_training(model):
             hint = ("calling the model without `training` ran BatchNorm in training mode: don't pass training=True "
                     "to BatchNormalization; the mode must come from the call (fit, predict, model(x, training=...))")
         raise failure(ex, f"values {where} when called as model(x) (BatchNorm in inference mode)",
@@ -592,3 +614,693 @@ def ResNet50_hidden_test(target, seed=None):
     side = int(rng.choice([48, 80, 112]))
     with guarded("ResNet50"):
         _resnet_test("ResNet50", target, [((side, side, 3), int(rng.integers(2, 12)))], seed)
+
+
+# =========================================================================== residual learning
+# Fixed configurations of the NumPy exercises; the fixtures (fixtures/residual_learning.npz) hold
+# the inputs and the reference outputs for each.
+UNIT_CONFIGS = [(4, 5, 3), (3, 2, 6)]                    # (m, d, h)
+CHAIN_CONFIGS = [(4, 8, 6, 12, 0.25), (3, 5, 7, 6, 1.0)]    # (m, d, h, units, scale of W2)
+# (depth, residual, input_shape, classes, width)
+CNN_CONFIGS = [(4, False, (12, 12, 3), 3, 4), (8, True, (16, 16, 3), 4, 3), (6, True, (9, 9, 2), 2, 2)]
+CNN_STEM = ["conv", "bn", "relu", "maxpool"]
+CNN_UNIT = {False: ["conv", "bn", "relu", "conv", "bn", "relu"], True: ["conv", "bn", "relu", "conv", "bn", "add", "relu"]}
+CNN_HEAD = ["gap", "dense", "softmax"]
+NUMPY_TIMEOUT = 60.0     # seconds a NumPy exercise may take on the test's small inputs
+UNIT_FORMULA = "Z1 = X @ W1 + b1, A1 = ReLU(Z1), Z = A1 @ W2 + b2 (+ X if residual), Y = ReLU(Z)"
+BACKWARD_FORMULA = ("backward through one unit: dZ = dY * (Z > 0); dZ1 = (dZ @ W2.T) * (Z1 > 0); "
+                    "dX = dZ1 @ W1.T, plus dZ for a residual unit")
+
+
+def _rel_close(got, expected, rtol=1e-4) -> bool:
+    """Entry-wise relative comparison, for numbers that span many orders of magnitude."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return False
+    floor = 1e-12 * float(np.max(np.abs(expected), initial=0.0))
+    return bool(np.all(np.abs(got - expected) <= rtol * np.abs(expected) + floor))
+
+
+def _expect_array(ex, out, shape, var, what):
+    """The learner returned one array-like of ``shape`` (the variable ``var``, which is ``what``);
+    returns it as float64."""
+    __tracebackhide__ = True
+    if out is None:
+        raise failure(ex, "the function returned None", f"a NumPy array of shape {shape}", "None",
+                      f"end the function with `return {var}`")
+    if isinstance(out, tuple) and out and all(hasattr(o, "shape") for o in out):
+        raise failure(ex, "the function returned several values", f"one NumPy array of shape {shape}", describe(out),
+                      f"return only {var}, {what}")
+    try:
+        arr = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise failure(ex, "the function must return numbers", f"a NumPy array of shape {shape}", describe(out),
+                      f"return {var} as a NumPy array") from None
+    expect(arr.shape == tuple(shape), ex, "shape of what the function returned", tuple(shape), arr.shape,
+           f"return {var}, {what}")
+    expect(bool(np.all(np.isfinite(arr))), ex, "the returned values are finite numbers", "no NaN or inf",
+           short(arr[~np.isfinite(arr)]))
+    return arr
+
+
+def _expect_unchanged(ex, before, after, names):
+    __tracebackhide__ = True
+    for name, a, b in zip(names, before, after):
+        if not np.array_equal(np.asarray(a), np.asarray(b)):
+            raise failure(ex, f"the function changed its argument {name}", "the caller's arrays unchanged",
+                          f"{name} was modified in place",
+                          f"build new arrays (new = {name} + ...) instead of changing an argument in place "
+                          f"({name} += ..., {name}[...] = ...)")
+
+
+def _unit_inputs(fixtures, key):
+    return [fixtures[f"{key}__{n}"] for n in ("X", "W1", "b1", "W2", "b2")]
+
+
+def _chain_params(fixtures, key):
+    W1, b1, W2, b2 = (fixtures[f"{key}__{n}"] for n in ("W1", "b1", "W2", "b2"))
+    return [(W1[i], b1[i], W2[i], b2[i]) for i in range(len(W1))]
+
+
+# --------------------------------------------------------------------------- unit_forward
+def _check_unit(ex, target, X, W1, b1, W2, b2, expected_plain, expected_residual, where):
+    __tracebackhide__ = True
+    args = [X, W1, b1, W2, b2]
+    copies = [np.array(a, copy=True) for a in args]
+    shape = X.shape
+    for residual, want, other in ((False, expected_plain, expected_residual), (True, expected_residual, expected_plain)):
+        got = _expect_array(ex, call_learner(ex, target, *args, residual=residual, timeout=NUMPY_TIMEOUT),
+                            shape, "Y", "the unit's output of shape (m, d)")
+        _expect_unchanged(ex, copies, args, ["X", "W1", "b1", "W2", "b2"])
+        if _close(got, want):
+            continue
+        hint = f"compute {UNIT_FORMULA}"
+        if _close(got, other):
+            hint = ("residual=False is a plain unit: don't add X" if not residual else
+                    "residual=True adds the input X to Z before the final ReLU")
+        elif residual and _close(got, expected_plain + X):
+            hint = "add X before the final ReLU, not after it: Y = ReLU(A1 @ W2 + b2 + X)"
+        elif got.min() < 0:
+            hint = "the unit ends with a ReLU, so its output is never negative: apply ReLU to Z last"
+        raise failure(ex, f"output with residual={residual} {where}", short(want), short(got), hint)
+
+
+def unit_forward_test(target):
+    """Check ``unit_forward(X, W1, b1, W2, b2, residual)`` against the reference outputs."""
+    __tracebackhide__ = True
+    ex = "unit_forward"
+    with guarded(ex):
+        fixtures = load_fixtures(RESIDUAL_FIXTURES)
+        for i, (m, d, h) in enumerate(UNIT_CONFIGS):
+            key = f"{ex}__{i}"
+            _check_unit(ex, target, *_unit_inputs(fixtures, key), fixtures[f"{key}__plain"],
+                        fixtures[f"{key}__residual"], f"for X of shape {(m, d)}, W1 {(d, h)}, W2 {(h, d)}")
+    passed(ex, f"plain and residual outputs for {len(UNIT_CONFIGS)} configurations")
+
+
+def _dense(units, weights, activation=None):
+    """A float64 Keras Dense layer holding the given kernel and bias."""
+    keras = _keras()
+    layer = keras.layers.Dense(units, activation=activation, dtype="float64")
+    layer.build((None, weights[0].shape[0]))
+    layer.set_weights([np.asarray(w, np.float64) for w in weights])
+    return layer
+
+
+def _keras_unit(W1, b1, W2, b2, residual):
+    """The unit built from Keras layers (Dense, Add, ReLU), as a function of a tensor."""
+    keras = _keras()
+    first, second = _dense(W1.shape[1], (W1, b1), "relu"), _dense(W2.shape[1], (W2, b2))
+    add, relu = keras.layers.Add(dtype="float64"), keras.layers.ReLU(dtype="float64")
+
+    def apply(x):
+        z = second(first(x))
+        return relu(add([z, x]) if residual else z)
+
+    return apply
+
+
+def _random_chain(rng, m, d, h, units, scale):
+    X = np.abs(rng.normal(0, 1, (m, d)))
+    params = [(rng.normal(0, np.sqrt(2 / d), (d, h)), rng.normal(0, 0.1, h),
+               rng.normal(0, scale * np.sqrt(2 / h), (h, d)), rng.normal(0, 0.1, d)) for _ in range(units)]
+    return X, params, rng.normal(0, 1, (m, d))
+
+
+def unit_forward_hidden_test(target, seed=None):
+    """Re-check ``unit_forward`` on fresh random shapes against the unit built from Keras layers."""
+    __tracebackhide__ = True
+    ex = "unit_forward"
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    m, d, h = (int(v) for v in rng.integers(2, 9, 3))
+    X, params, _ = _random_chain(rng, m, d, h, 1, 1.0)
+    with guarded(ex):
+        keras = _keras()
+        expected = [keras.ops.convert_to_numpy(_keras_unit(*params[0], residual)(X)) for residual in (False, True)]
+        _check_unit(ex, target, X, *params[0], *expected, f"on fresh shapes (m={m}, d={d}, h={h}, seed={seed})")
+    passed(ex + " (hidden)", "outputs against the unit built from Keras layers on fresh shapes")
+
+
+# --------------------------------------------------------------------------- gradient_norms
+def _check_norms(ex, target, X, params, dout, expected_plain, expected_residual, where):
+    __tracebackhide__ = True
+    args = [X, params, dout]
+    copies = [np.array(X, copy=True), [tuple(np.array(w, copy=True) for w in p) for p in params],
+              np.array(dout, copy=True)]
+    units = len(params)
+    for residual, want in ((False, expected_plain), (True, expected_residual)):
+        got = _expect_array(ex, call_learner(ex, target, *args, residual=residual, timeout=NUMPY_TIMEOUT),
+                            (units,), "norms", "one number per unit: the norm of dL/dx_l at the input of unit l")
+        _expect_unchanged(ex, [copies[0], copies[2]], [X, dout], ["X", "dout"])
+        for p_new, p_old in zip(params, copies[1]):
+            _expect_unchanged(ex, p_old, p_new, ["W1", "b1", "W2", "b2"])
+        if _rel_close(got, want):
+            continue
+        hint = BACKWARD_FORMULA
+        if _rel_close(got[::-1], want):
+            hint = ("the order is reversed: entry 0 is the gradient at the chain's input X (unit 0), "
+                    "the last entry the gradient at the input of the last unit")
+        elif _rel_close(got, want ** 2):
+            hint = "return the norms (np.linalg.norm), not their squares"
+        elif residual and got[0] < 1e-2 * want[0]:
+            hint = ("the gradient of a residual unit has two paths: through the layers and through the shortcut, "
+                    "whose Jacobian is the identity: dX = dZ1 @ W1.T + dZ")
+        raise failure(ex, f"gradient norms with residual={residual} {where} (relative tolerance 1e-4)",
+                      short(want, 6, ".2e"), short(got, 6, ".2e"), hint)
+
+
+def gradient_norms_test(target):
+    """Check ``gradient_norms(X, params, dout, residual)`` against the reference norms."""
+    __tracebackhide__ = True
+    ex = "gradient_norms"
+    with guarded(ex):
+        fixtures = load_fixtures(RESIDUAL_FIXTURES)
+        for i, (m, d, h, units, _) in enumerate(CHAIN_CONFIGS):
+            key = f"{ex}__{i}"
+            _check_norms(ex, target, fixtures[f"{key}__X"], _chain_params(fixtures, key), fixtures[f"{key}__dout"],
+                         fixtures[f"{key}__plain"], fixtures[f"{key}__residual"],
+                         f"for a chain of {units} units (X of shape {(m, d)}, hidden width {h})")
+    passed(ex, f"plain and residual chains, {len(CHAIN_CONFIGS)} configurations")
+
+
+def _autodiff_norms(X, params, dout, residual):
+    """Norms of dL/dx_l computed by TensorFlow's automatic differentiation through Keras layers."""
+    import tensorflow as tf
+
+    units = [_keras_unit(*p, residual) for p in params]
+    x = tf.constant(X, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        inputs = []
+        for unit in units:
+            inputs.append(x)
+            x = unit(x)
+    grads = tape.gradient(x, inputs, output_gradients=tf.constant(dout, tf.float64))
+    return np.array([np.linalg.norm(g.numpy()) for g in grads])
+
+
+def gradient_norms_hidden_test(target, seed=None):
+    """Re-check ``gradient_norms`` on a fresh random chain against automatic differentiation."""
+    __tracebackhide__ = True
+    ex = "gradient_norms"
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    m, d, h = (int(v) for v in rng.integers(2, 7, 3))
+    units, scale = int(rng.integers(3, 16)), float(rng.choice([0.25, 0.5, 1.0, 1.5]))
+    X, params, dout = _random_chain(rng, m, d, h, units, scale)
+    with guarded(ex):
+        expected = [_autodiff_norms(X, params, dout, residual) for residual in (False, True)]
+        _check_norms(ex, target, X, params, dout, *expected,
+                     f"for a fresh chain of {units} units (m={m}, d={d}, h={h}, seed={seed})")
+    passed(ex + " (hidden)", "norms against automatic differentiation on a fresh chain")
+
+
+# --------------------------------------------------------------------------- build_cnn
+def _longest(tensor, cache) -> int:
+    prod = producer(tensor)
+    if prod is None:
+        return 0
+    key = id(prod[1])
+    if key not in cache:
+        cache[key] = 1 + max((_longest(t, cache) for t in prod[1].input_tensors), default=0)
+    return cache[key]
+
+
+def _spine(ex, model):
+    """The operations from the input to the output, following the longer branch at each Add.
+
+    Returns ``[(op, node, shortcut)]`` in forward order; ``shortcut`` is the other input
+    of an Add, ``None`` elsewhere.
+    """
+    __tracebackhide__ = True
+    cache, steps, tensor = {}, [], model.outputs[0]
+    while (prod := producer(tensor)) is not None:
+        op, node = prod
+        inputs = list(node.input_tensors)
+        if len(inputs) == 1:
+            steps.append((op, node, None))
+            tensor = inputs[0]
+            continue
+        if kind(op) != "add" or len(inputs) != 2:
+            raise failure(ex, "every layer takes one input, except the Add of a residual unit",
+                          "one input per layer, two per Add", f"{type(op).__name__} with {len(inputs)} inputs",
+                          "apply each layer to the previous layer's output")
+        main = max(inputs, key=lambda t: _longest(t, cache))
+        shortcut = inputs[1] if main is inputs[0] else inputs[0]
+        steps.append((op, node, shortcut))
+        tensor = main
+    return steps[::-1]
+
+
+def _cnn_kinds(steps):
+    kinds = kinds_with_fused([op for op, _, _ in steps])
+    return ["softmax" if k == "softmax (fused into the Dense)" else k for k in kinds]
+
+
+def _cnn_units(depth):
+    return (depth - 2) // 2
+
+
+def _check_cnn_structure(ex, model, depth, residual, input_shape, classes, width):
+    __tracebackhide__ = True
+    keras = _keras()
+    call = f"build_cnn(depth={depth}, residual={residual}, width={width})"
+    expect(tuple(model.input_shape) == (None,) + tuple(input_shape), ex, f"the model's input shape for {call}",
+           (None,) + tuple(input_shape), tuple(model.input_shape), "X_input = keras.Input(input_shape)")
+    expect(tuple(model.output_shape) == (None, classes), ex, f"the model's output shape for classes={classes}",
+           (None, classes), tuple(model.output_shape), "the head is GlobalAveragePooling2D -> Dense(classes, softmax)")
+    steps = _spine(ex, model)
+    kinds = _cnn_kinds(steps)
+    units = _cnn_units(depth)
+    adds = kinds.count("add")
+    if not residual and adds:
+        raise failure(ex, f"{call} builds a plain network: no Add", "no Add", f"{adds} Add layers",
+                      "add the shortcut only when residual is True")
+    if residual and not adds:
+        raise failure(ex, f"{call}: every unit adds its input (the shortcut) before its last ReLU",
+                      f"{units} Add layers", "no Add", "if residual: X = layers.Add()([X, X_shortcut])")
+    convs = kinds.count("conv")
+    expect(convs == 1 + 2 * units, ex, f"number of Conv2D layers for depth={depth}", 1 + 2 * units, convs,
+           f"depth counts the layers with weights: 1 stem Conv2D + 2 per unit + 1 Dense, so depth={depth} "
+           f"means (depth - 2) // 2 = {units} unit{'s' if units != 1 else ''}")
+    want = CNN_STEM + CNN_UNIT[residual] * units + CNN_HEAD
+    if kinds != want:
+        hint = "stem: Conv2D -> BatchNormalization -> ReLU -> MaxPooling2D; each unit: Conv2D -> BatchNormalization -> ReLU -> Conv2D -> BatchNormalization (-> Add) -> ReLU"
+        text = " ".join(kinds)
+        if "bn relu add" in text or (residual and "add relu" not in text):
+            hint = "the unit's last ReLU comes after the Add: Conv2D -> BatchNormalization -> Add -> ReLU"
+        elif any("fused" in k for k in kinds):
+            hint = "Conv2D(activation='relu') applies ReLU before BatchNorm; use a separate ReLU after the BatchNormalization"
+        elif "relu bn" in text:
+            hint = "BatchNormalization comes before ReLU: Conv2D -> BatchNormalization -> ReLU"
+        elif "bn" not in kinds:
+            hint = "every Conv2D is followed by BatchNormalization()"
+        elif kinds[-3:] != CNN_HEAD:
+            hint = "the head is GlobalAveragePooling2D() -> Dense(classes, activation='softmax')"
+            if "flatten" in kinds:
+                hint = "use GlobalAveragePooling2D() instead of Flatten before the Dense layer"
+        elif kinds[:4] != CNN_STEM:
+            hint = "the stem is Conv2D(width, 3x3, strides=2) -> BatchNormalization -> ReLU -> MaxPooling2D((2, 2))"
+        raise failure(ex, f"layers from input to output for {call}", chain_text(want), chain_text(kinds), hint)
+    for u in range(units if residual else 0):
+        first = 4 + len(CNN_UNIT[True]) * u
+        unit_input = steps[first][1].input_tensors[0]
+        shortcut = steps[first + 5][2]
+        if shortcut is not unit_input:
+            ops, _ = chain_back(shortcut, unit_input)
+            got = chain_text(kinds_with_fused(ops)) if ops else "a tensor that is not the unit's input"
+            raise failure(ex, f"the shortcut of unit {u + 1} must be that unit's own input",
+                          "X_shortcut = the tensor the unit's first Conv2D reads", got,
+                          "save X_shortcut = X at the start of each unit, inside the loop")
+    ops = [op for op, _, _ in steps]
+    convs = [op for op in ops if kind(op) == "conv"]
+    got = [(tuple(c.kernel_size), tuple(c.strides), c.filters, c.padding, bool(c.use_bias)) for c in convs]
+    want_convs = [((3, 3), (2, 2), width, "same", True)] + [((3, 3), (1, 1), width, "same", True)] * (2 * units)
+    if got != want_convs:
+        i = next(i for i, (g, w) in enumerate(zip(got, want_convs)) if g != w)
+        where = "the stem Conv2D" if i == 0 else f"Conv2D {i} (unit {(i + 1) // 2})"
+        raise failure(ex, f"settings of {where}: (kernel, strides, filters, padding, use_bias)", want_convs[i], got[i],
+                      "Conv2D(width, (3, 3), padding='same'), with strides=(2, 2) only in the stem, and the bias kept")
+    pool = ops[3]
+    expect((tuple(pool.pool_size), tuple(pool.strides)) == ((2, 2), (2, 2)), ex, "the stem's max-pool (pool_size, strides)",
+           ((2, 2), (2, 2)), (tuple(pool.pool_size), tuple(pool.strides)), "MaxPooling2D((2, 2))")
+    bns = [op for op in ops if kind(op) == "bn"]
+    got_bn = sorted({(b.axis if isinstance(b.axis, int) else tuple(b.axis), float(b.momentum), float(b.epsilon))
+                     for b in bns})
+    ok = all(a in (-1, 3, len(input_shape)) for a, _, _ in got_bn) and all(
+        abs(mo - 0.99) < 1e-9 and abs(e - 1e-3) < 1e-12 for _, mo, e in got_bn)
+    expect(ok, ex, "BatchNormalization settings (axis, momentum, epsilon)", [(-1, 0.99, 0.001)], got_bn,
+           "use BatchNormalization() with its defaults")
+    dense = ops[-2] if kind(ops[-1]) == "softmax" and not isinstance(ops[-1], keras.layers.Dense) else ops[-1]
+    expect(bool(dense.use_bias), ex, "the Dense layer keeps its bias", True, False, "leave use_bias at its default")
+
+
+def _expect_depth_error(ex, target, depth, residual):
+    __tracebackhide__ = True
+    try:
+        with time_limit(BLOCK_TIMEOUT):
+            out = target(depth=depth, residual=residual, input_shape=(8, 8, 3), classes=2, width=2)
+    except ValueError:
+        return
+    except NotImplementedError:
+        raise failure(ex, "the function is not implemented yet (it raised NotImplementedError)",
+                      hint="replace `raise NotImplementedError()` with your code, then run its cell again") from None
+    except StudentTimeout:
+        raise failure(ex, f"the function did not return within {BLOCK_TIMEOUT:g} seconds") from None
+    except Exception as exc:  # noqa: BLE001
+        raise failure(ex, f"build_cnn(depth={depth}) must raise ValueError", "ValueError",
+                      f"{type(exc).__name__}: {str(exc).strip()[:120]}",
+                      "check depth first: if depth % 2 or depth < 4: raise ValueError(...)") from None
+    raise failure(ex, f"build_cnn(depth={depth}) must raise ValueError (depth is an even number, at least 4)",
+                  "ValueError", describe(out), "check depth first: if depth % 2 or depth < 4: raise ValueError(...)")
+
+
+def _cnn_params(depth, input_shape, classes, width):
+    """Parameters of the specified network, counted from the specification (not from a model)."""
+    units = _cnn_units(depth)
+    conv = lambda c_in: 9 * c_in * width + width   # noqa: E731 - 3x3 kernel and bias
+    bn = 4 * width                                 # gamma, beta, moving mean, moving variance
+    return conv(input_shape[-1]) + bn + units * 2 * (conv(width) + bn) + width * classes + classes
+
+
+def _build_cnn(ex, target, depth, residual, input_shape, classes, width, initializer):
+    __tracebackhide__ = True
+    model = call_learner(ex, target, depth=depth, residual=residual, input_shape=input_shape, classes=classes,
+                         width=width, initializer=initializer, timeout=BLOCK_TIMEOUT)
+    _expect_model(ex, model)
+    _check_cnn_structure(ex, model, depth, residual, input_shape, classes, width)
+    want = _cnn_params(depth, input_shape, classes, width)
+    expect(model.count_params() == want, ex, f"number of parameters for depth={depth}, width={width}, classes={classes}",
+           f"{want:,}", f"{model.count_params():,}", "compare your layers with the specification table")
+    return model
+
+
+def build_cnn_test(target):
+    """Check ``build_cnn(depth, residual, input_shape, classes, width, initializer)``."""
+    __tracebackhide__ = True
+    ex = "build_cnn"
+    with guarded(ex):
+        fixtures = load_fixtures(RESIDUAL_FIXTURES)
+        init = deterministic_initializer()
+        for depth in (5, 2):
+            _expect_depth_error(ex, target, depth, residual=True)
+        for i, (depth, residual, input_shape, classes, width) in enumerate(CNN_CONFIGS):
+            model = _build_cnn(ex, target, depth, residual, input_shape, classes, width, init)
+            key = f"{ex}__{i}"
+            expect(model.count_params() == int(fixtures[f"{key}__params"]), ex, "number of parameters",
+                   int(fixtures[f"{key}__params"]), model.count_params())
+            _compare_modes(ex, model, fixtures[f"{key}__x"], fixtures[f"{key}__inference"], fixtures[f"{key}__training"],
+                           f"for build_cnn(depth={depth}, residual={residual}, input_shape={input_shape}, "
+                           f"classes={classes}, width={width})")
+    passed(ex, f"depth check, layers, shortcuts, parameters and values in both BatchNorm modes for "
+               f"{len(CNN_CONFIGS)} configurations")
+
+
+def build_cnn_hidden_test(target, seed=None):
+    """Re-check ``build_cnn`` on a fresh configuration: layers, shortcuts, parameter count, outputs."""
+    __tracebackhide__ = True
+    ex = "build_cnn"
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    depth = 2 * int(rng.integers(2, 7))
+    input_shape = (int(rng.integers(8, 21)),) * 2 + (int(rng.integers(1, 5)),)
+    classes, width = int(rng.integers(2, 8)), int(rng.integers(2, 7))
+    keras = _keras()
+    with guarded(ex):
+        _expect_depth_error(ex, target, depth + 1, residual=bool(rng.integers(2)))
+        for residual in (False, True):
+            model = _build_cnn(ex, target, depth, residual, input_shape, classes, width, keras.initializers.HeNormal)
+            x = rng.uniform(0, 1, (BATCH,) + input_shape).astype("float32")
+            bare, inference = (keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(model(x, training=False)))
+            expect(_close(bare, inference), ex, "model(x) without `training` runs BatchNorm in inference mode",
+                   short(inference), short(bare), "don't pass training=True to BatchNormalization")
+            expect(_close(inference.sum(axis=1), np.ones(BATCH)), ex, "each row of the output is a probability "
+                   "distribution", "rows summing to 1", short(inference.sum(axis=1)), "Dense(classes, activation='softmax')")
+    passed(ex + " (hidden)", f"a fresh configuration (depth={depth}, width={width}, input {input_shape}, seed={seed})")
+
+
+# =========================================================================== BatchNorm
+# (input shape, momentum, epsilon); the expected values come from keras.layers.BatchNormalization itself.
+BN_CONFIGS = [((6, 3), 0.99, 1e-3), ((4, 3, 3, 2), 0.9, 0.5), ((2, 5, 4), 0.8, 1e-2)]
+BN_FORMULA = "out = gamma * (x - mean) / sqrt(var + epsilon) + beta, with mean and var per channel (last axis)"
+
+
+def _bn_case(rng, shape):
+    """Input, gamma, beta and moving statistics that differ clearly from the batch's statistics."""
+    C = shape[-1]
+    x = rng.normal(rng.uniform(-2, 2, C), rng.uniform(0.3, 2.0, C), shape)
+    return (x, rng.uniform(0.5, 1.5, C), rng.normal(0, 0.5, C), rng.normal(0, 1, C), rng.uniform(0.5, 2.0, C))
+
+
+def _keras_batchnorm(x, gamma, beta, moving_mean, moving_var, training, momentum, epsilon):
+    """Output and moving statistics after one call of keras.layers.BatchNormalization (float64)."""
+    keras = _keras()
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=momentum, epsilon=epsilon, dtype="float64")
+    layer.build(x.shape)
+    layer.set_weights([np.asarray(w, np.float64) for w in (gamma, beta, moving_mean, moving_var)])
+    out = keras.ops.convert_to_numpy(layer(x, training=training))
+    return out, layer.moving_mean.numpy(), layer.moving_variance.numpy()
+
+
+def _bn_formula(x, gamma, beta, mean, var, epsilon, outside=False):
+    """BatchNorm's output for given statistics; ``outside`` puts epsilon outside the square root (a mistake)."""
+    scale = np.sqrt(var) + epsilon if outside else np.sqrt(var + epsilon)
+    return gamma * (x - mean) / scale + beta
+
+
+def _expect_bn_result(ex, out, shape):
+    __tracebackhide__ = True
+    C = shape[-1]
+    if out is None:
+        raise failure(ex, "the function returned None", "(out, new_moving_mean, new_moving_var)", "None",
+                      "end the function with `return out, new_moving_mean, new_moving_var`")
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        got = describe(out) if not isinstance(out, (tuple, list)) else f"{len(out)} values"
+        raise failure(ex, "the function returns three values", "(out, new_moving_mean, new_moving_var)", got,
+                      "return out, new_moving_mean, new_moving_var (also in inference mode)")
+    arrays = []
+    for value, name, want in zip(out, ("out", "new_moving_mean", "new_moving_var"), (tuple(shape), (C,), (C,))):
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise failure(ex, f"{name} must be numbers", f"a NumPy array of shape {want}", describe(value)) from None
+        hint = ("statistics are per channel: average over every axis except the last, "
+                "axis=tuple(range(x.ndim - 1))" if name != "out" else "out has the shape of x")
+        expect(arr.shape == want, ex, f"shape of {name} for x of shape {tuple(shape)}", want, arr.shape, hint)
+        arrays.append(arr)
+    return arrays
+
+
+def _check_batchnorm(ex, target, case, momentum, epsilon, where):
+    __tracebackhide__ = True
+    x, gamma, beta, mm, mv = case
+    names = ["x", "gamma", "beta", "moving_mean", "moving_var"]
+    axes = tuple(range(x.ndim - 1))
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    ref_train = _keras_batchnorm(x, gamma, beta, mm, mv, True, momentum, epsilon)
+    ref_infer = _keras_batchnorm(x, gamma, beta, mm, mv, False, momentum, epsilon)
+    settings = f"momentum={momentum}, epsilon={epsilon}"
+
+    # Inference mode: moving statistics, nothing updated.
+    copies = [np.array(a, copy=True) for a in case]
+    result = call_learner(ex, target, *case, training=False, momentum=momentum, epsilon=epsilon, timeout=NUMPY_TIMEOUT)
+    _expect_unchanged(ex, copies, case, names)
+    out, new_mm, new_mv = _expect_bn_result(ex, result, x.shape)
+    if not _close(out, ref_infer[0]):
+        hint = f"at inference, {BN_FORMULA.replace('mean and var per channel (last axis)', 'mean = moving_mean, var = moving_var')}"
+        if _close(out, ref_train[0]):
+            hint = ("with training=False BatchNorm normalises with the moving statistics, not with the batch's "
+                    "own mean and variance")
+        elif _close(out, _bn_formula(x, gamma, beta, mm, mv, epsilon, outside=True)):
+            hint = "epsilon goes inside the square root: (x - mean) / sqrt(var + epsilon)"
+        raise failure(ex, f"out with training=False {where} ({settings})", short(ref_infer[0]), short(out), hint)
+    if not (_close(new_mm, mm) and _close(new_mv, mv)):
+        hint = "return moving_mean and moving_var unchanged when training is False"
+        if _close(new_mm, ref_train[1]):
+            hint = ("the moving statistics are updated only in training mode; with training=False "
+                    "return them unchanged")
+        raise failure(ex, f"moving statistics returned with training=False {where}",
+                      f"unchanged: mean {short(mm)}, var {short(mv)}", f"mean {short(new_mm)}, var {short(new_mv)}", hint)
+
+    # Training mode: batch statistics, moving statistics updated.
+    copies = [np.array(a, copy=True) for a in case]
+    result = call_learner(ex, target, *case, training=True, momentum=momentum, epsilon=epsilon, timeout=NUMPY_TIMEOUT)
+    _expect_unchanged(ex, copies, case, names)
+    out, new_mm, new_mv = _expect_bn_result(ex, result, x.shape)
+    if not _close(out, ref_train[0]):
+        hint = f"in training mode, {BN_FORMULA}, over every axis except the last"
+        m = int(np.prod(x.shape[:-1]))
+        if _close(out, _bn_formula(x, gamma, beta, mean, var * m / (m - 1), epsilon)):
+            hint = ("use the biased variance (divide by the number of values, np.var's default ddof=0), "
+                    "as Keras does; ddof=1 is what PyTorch stores in its running variance, not what it normalises with")
+        elif _close(out, _bn_formula(x, gamma, beta, mean, var, epsilon, outside=True)):
+            hint = "epsilon goes inside the square root: (x - mean) / sqrt(var + epsilon)"
+        elif _close(out, ref_infer[0]):
+            hint = "with training=True BatchNorm normalises with the batch's own mean and variance, not the moving ones"
+        raise failure(ex, f"out with training=True {where} ({settings})", short(ref_train[0]), short(out), hint)
+    for got, want, old, stat, name in ((new_mm, ref_train[1], mm, mean, "new_moving_mean"),
+                                       (new_mv, ref_train[2], mv, var, "new_moving_var")):
+        if _close(got, want):
+            continue
+        hint = "new = momentum * moving + (1 - momentum) * batch statistic"
+        if _close(got, (1 - momentum) * old + momentum * stat):
+            hint = ("momentum weights the OLD moving average: new = momentum * moving + (1 - momentum) * batch "
+                    "statistic (with momentum=0.99 each batch moves it by 1 %)")
+        elif name == "new_moving_var" and _close(got, momentum * old + (1 - momentum) * stat * (x.size / C) / (x.size / C - 1)):
+            hint = "Keras updates the moving variance with the same biased batch variance it normalises with (ddof=0)"
+        elif _close(got, old):
+            hint = "with training=True the moving statistics move towards the batch's statistics"
+        raise failure(ex, f"{name} with training=True {where} ({settings})", short(want), short(got), hint)
+
+
+def batchnorm_forward_test(target):
+    """Check ``batchnorm_forward`` against keras.layers.BatchNormalization in both modes."""
+    __tracebackhide__ = True
+    ex = "batchnorm_forward"
+    with guarded(ex):
+        for i, (shape, momentum, epsilon) in enumerate(BN_CONFIGS):
+            case = _bn_case(np.random.default_rng(600 + i), shape)
+            _check_batchnorm(ex, target, case, momentum, epsilon, f"for x of shape {shape}")
+        x, gamma, beta, mm, mv = _bn_case(np.random.default_rng(610), (5, 2))
+        ref = _keras_batchnorm(x, gamma, beta, mm, mv, True, 0.99, 1e-3)
+        result = call_learner(ex, target, x, gamma, beta, mm, mv, training=True, timeout=NUMPY_TIMEOUT)
+        out, new_mm, new_mv = _expect_bn_result(ex, result, x.shape)
+        expect(_close(out, ref[0]) and _close(new_mm, ref[1]) and _close(new_mv, ref[2]), ex,
+               "results with the default momentum and epsilon", "momentum=0.99, epsilon=1e-3 (the Keras defaults)",
+               f"out {short(out)}", "keep the defaults of the signature: momentum=0.99, epsilon=1e-3")
+    passed(ex, f"outputs and moving statistics in both modes against keras.layers.BatchNormalization, "
+               f"{len(BN_CONFIGS)} configurations")
+
+
+def batchnorm_forward_hidden_test(target, seed=None):
+    """Re-check ``batchnorm_forward`` on a fresh shape, momentum and epsilon against Keras."""
+    __tracebackhide__ = True
+    ex = "batchnorm_forward"
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(2, 6, int(rng.integers(2, 5))))
+    momentum, epsilon = float(rng.choice([0.5, 0.9, 0.99])), float(rng.choice([1e-3, 0.1, 1.0]))
+    with guarded(ex):
+        _check_batchnorm(ex, target, _bn_case(rng, shape), momentum, epsilon, f"for a fresh x of shape {shape} (seed={seed})")
+    passed(ex + " (hidden)", "a fresh shape, momentum and epsilon against keras.layers.BatchNormalization")
+
+
+# --------------------------------------------------------------------------- freeze_batchnorm
+def _freeze_probe(rng, names):
+    """A model with BatchNorm layers at the top level, in a nested Sequential and two models deep.
+
+    Returns ``(model, bns, others, nested)``: the BatchNorm layers with where they sit, the other
+    layers, and the nested models.
+    """
+    keras = _keras()
+    L = keras.layers
+    n = lambda stem: f"{stem}_{names.pop()}"   # noqa: E731 - unique names that don't say 'batch_normalization'
+    seq = keras.Sequential([L.Input((6, 6, 4)), L.Conv2D(4, 3, padding="same", name=n("conv")),
+                            L.BatchNormalization(name=n("norm")), L.ReLU()], name=n("sequential"))
+    deep_in = keras.Input((6, 6, 4))
+    deepest = keras.Model(deep_in, L.BatchNormalization(name=n("norm"))(L.Conv2D(4, 1, name=n("conv"))(deep_in)),
+                          name=n("inner"))
+    mid_in = keras.Input((6, 6, 4))
+    middle = keras.Model(mid_in, L.Activation("relu")(deepest(mid_in)), name=n("outer"))
+    inp = keras.Input((6, 6, 3))
+    default_bn, named_bn = L.BatchNormalization(), L.BatchNormalization(name=n("norm"))
+    x = L.Conv2D(4, 3, padding="same", name=n("conv"))(inp)
+    x = named_bn(default_bn(x))
+    x = middle(seq(x))
+    x = L.LayerNormalization()(x)
+    out = L.Dense(3)(L.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, out)
+    bns = [(default_bn, ""), (named_bn, ""), (seq.layers[1], f" (inside the nested model '{seq.name}')"),
+           (deepest.layers[-1], f" (inside the nested models '{middle.name}' > '{deepest.name}')")]
+    for bn, _ in bns:
+        C = bn.moving_mean.shape[0]
+        bn.set_weights([rng.uniform(0.5, 1.5, C), rng.normal(0, 0.3, C), rng.normal(0, 1, C), rng.uniform(0.2, 3, C)])
+    others = [layer for layer in model.layers + seq.layers + deepest.layers
+              if layer.weights and not isinstance(layer, L.BatchNormalization) and not hasattr(layer, "layers")]
+    return model, bns, others, [seq, middle, deepest]
+
+
+def _bn_state(bns):
+    return [np.concatenate([np.ravel(w) for w in bn.get_weights()]) for bn, _ in bns]
+
+
+def _check_freeze(ex, target, seed):
+    __tracebackhide__ = True
+    keras = _keras()
+    rng = np.random.default_rng(seed)
+    names = [str(v) for v in rng.permutation(900) + 100]
+    model, bns, others, nested = _freeze_probe(rng, names)
+    count = call_learner(ex, target, model, timeout=BLOCK_TIMEOUT)
+    for bn, where in bns:
+        if bn.trainable:
+            hint = "set layer.trainable = False on every BatchNormalization layer"
+            if float(bn.momentum) == 1.0:
+                hint = ("momentum=1 only stops the moving averages; in training mode the layer would still normalise "
+                        "with the batch's statistics and train gamma and beta. Set layer.trainable = False instead")
+            elif where:
+                hint = ("look inside nested models too: a layer that has its own .layers is a model; "
+                        "visit its layers the same way (recursion)")
+            elif "batch_normalization" not in bn.name:
+                hint = "find BatchNorm layers by type, isinstance(layer, keras.layers.BatchNormalization), not by name"
+            raise failure(ex, f"BatchNormalization layer '{bn.name}'{where} is still trainable", "trainable=False",
+                          "trainable=True", hint)
+    frozen = [layer for layer in others + nested if not layer.trainable]
+    if frozen:
+        hint = "set trainable=False on each BatchNormalization layer only; the other layers keep training"
+        if any(hasattr(layer, "layers") for layer in frozen) or not model.trainable:
+            hint = ("trainable=False on a model freezes every layer inside it; set it on the BatchNormalization "
+                    "layers themselves")
+        raise failure(ex, "only BatchNormalization layers are frozen", "every other layer keeps trainable=True",
+                      ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in frozen[:3])
+                      + (" have" if len(frozen) > 1 else " has") + " trainable=False",
+                      hint)
+    expect(model.trainable, ex, "the model itself stays trainable", True, False, "don't set model.trainable")
+    if count is None:
+        raise failure(ex, "the function returns the number of BatchNormalization layers it froze", len(bns), "None",
+                      "count them and end with `return count`")
+    expect(isinstance(count, (int, np.integer)) and int(count) == len(bns), ex,
+           "the number of BatchNormalization layers frozen (nested ones included)", len(bns), count,
+           "add 1 for each BatchNormalization layer, and the counts of the nested models")
+
+    # Behaviour: training=True now normalises with the moving statistics, and fit leaves BatchNorm alone.
+    x = rng.uniform(0, 1, (4, 6, 6, 3)).astype("float32")
+    before = _bn_state(bns)
+    train = keras.ops.convert_to_numpy(model(x, training=True))
+    infer = keras.ops.convert_to_numpy(model(x, training=False))
+    expect(_close(train, infer), ex, "outputs with training=True and training=False after freezing",
+           "equal (every BatchNorm in inference mode)", f"{short(train)} vs {short(infer)}",
+           "a BatchNormalization layer with trainable=False always uses its moving statistics")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    kernel = np.array(others[0].weights[0].numpy(), copy=True)
+    tf_logger = logging.getLogger("tensorflow")     # a notebook that fits many models gets retracing warnings
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        model.fit(x, rng.normal(0, 1, (4, 3)), epochs=1, batch_size=4, verbose=0)
+    finally:
+        tf_logger.setLevel(level)
+    moved = [bn.name for (bn, _), a, b in zip(bns, before, _bn_state(bns)) if not np.allclose(a, b)]
+    expect(not moved, ex, "fit after freezing changes no BatchNorm weight (gamma, beta, moving statistics)",
+           "no change", f"{moved} changed", "set trainable = False on the layer itself")
+    expect(not np.allclose(kernel, others[0].weights[0].numpy()), ex, "fit after freezing still trains the other layers",
+           f"'{others[0].name}' changes", "unchanged", "freeze only the BatchNormalization layers")
+
+
+def freeze_batchnorm_test(target):
+    """Check ``freeze_batchnorm(model)`` on a model with nested models."""
+    __tracebackhide__ = True
+    ex = "freeze_batchnorm"
+    with guarded(ex):
+        _check_freeze(ex, target, seed=700)
+    passed(ex, "every BatchNorm frozen (nested ones too), other layers trainable, count, outputs and fit")
+
+
+def freeze_batchnorm_hidden_test(target, seed=None):
+    """Re-check ``freeze_batchnorm`` with fresh layer names and weights."""
+    __tracebackhide__ = True
+    ex = "freeze_batchnorm"
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    with guarded(ex):
+        _check_freeze(ex, target, seed)
+    passed(ex + " (hidden)", f"a fresh model (seed={seed})")

@@ -20,6 +20,7 @@ import numpy as np
 from resnets_utils import producer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "core_exercises.npz"
+RESIDUAL_FIXTURES = FIXTURES.with_name("residual_learning.npz")    # the residual-learning notebook
 BN_EPSILON = 1.001e-5     # what keras.applications.ResNet50 uses
 
 
@@ -50,10 +51,10 @@ def passed(exercise: str, what: str) -> None:
     print(f"[PASS] {exercise}: all checks passed ({what}).")
 
 
-def short(values, n: int = 4) -> str:
-    """A few numbers of an array, for messages."""
+def short(values, n: int = 4, fmt: str = ".4f") -> str:
+    """A few numbers of an array, for messages (``fmt=".2e"`` for numbers of very different sizes)."""
     flat = np.asarray(values, dtype=np.float64).ravel()
-    text = ", ".join(f"{v:.4f}" for v in flat[:n])
+    text = ", ".join(f"{v:{fmt}}" for v in flat[:n])
     return f"[{text}{', ...' if flat.size > n else ''}]"
 
 
@@ -133,6 +134,12 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
         if "incompatible shapes" in low or "must have the same shape" in low:
             hint = ("the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
                     "the strides of the main path and of the shortcut, and that both end with F3 channels")
+        elif "'nonetype'" in low:
+            hint = ("a value is None where a number or array was expected: does every function (a recursive call "
+                    "too) end with `return`?")
+        elif "matmul" in low or "not aligned" in low or "could not be broadcast" in low:
+            hint = ("the array shapes do not fit: with one example per row, X has shape (m, d) and is multiplied "
+                    "on the left (X @ W1 with W1 of shape (d, h)); print the shapes to find the culprit")
         raise failure(exercise, f"calling {exercise}{_call_repr(args, kwargs)} raised "
                       f"{type(exc).__name__}: {text}{_learner_line(exc)}", hint=hint) from None
 
@@ -144,6 +151,8 @@ def _call_repr(args, kwargs) -> str:
 
 def _arg_repr(value) -> str:
     shape = getattr(value, "shape", None)
+    if isinstance(value, np.ndarray):
+        return f"<array of shape {value.shape}>"
     if shape is not None and not isinstance(value, tuple):
         return f"<tensor of shape {tuple(shape)}>"
     if isinstance(value, type) or callable(value):

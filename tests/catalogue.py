@@ -21,6 +21,25 @@ STEP2 = 'X = layers.Conv2D(F2, (f, f), strides=(1, 1), padding="same", kernel_in
 SHORTCUT_BN = f'    X_shortcut = {BN}(X_shortcut)\n'
 SHORTCUT_CONV = ('    X_shortcut = layers.Conv2D(F3, (1, 1), strides=(s, s), padding="valid",\n'
                  '                               kernel_initializer=initializer(seed=0))(X_shortcut)\n')
+# residual learning
+UNIT_SHORTCUT = "    if residual:\n        Z = Z + X             # the shortcut\n    Y = np.maximum(Z, 0)\n"
+CNN_ADD = '        if residual:\n            X = layers.Add()([X, X_shortcut])\n        X = layers.Activation("relu")(X)\n'
+CNN_CONV = 'X = layers.Conv2D(width, (3, 3), padding="same", kernel_initializer=initializer())(X)'
+CNN_STEM = ('X = layers.Conv2D(width, (3, 3), strides=(2, 2), padding="same", '
+            'kernel_initializer=initializer())(X_input)')
+CNN_DEPTH_CHECK = ('    if depth % 2 or depth < 4:\n'
+                   '        raise ValueError(f"depth must be an even number of at least 4, got {depth}")\n')
+# BatchNorm
+BN_MEAN_UPDATE = "        new_moving_mean = momentum * moving_mean + (1 - momentum) * mean\n"
+BN_VAR_UPDATE = "        new_moving_var = momentum * moving_var + (1 - momentum) * var\n"
+BN_INFERENCE_STATS = "        new_moving_mean, new_moving_var = moving_mean.copy(), moving_var.copy()\n"
+BN_OUT = "    out = gamma * (x - mean) / np.sqrt(var + epsilon) + beta\n"
+BATCH_AXES = "tuple(range(x.ndim - 1))"
+FREEZE_LOOP = ("    count = 0\n    for layer in model.layers:\n"
+               "        if isinstance(layer, layers.BatchNormalization):\n"
+               "            layer.trainable = False\n            count += 1\n"
+               "        elif hasattr(layer, \"layers\"):            # a nested model: look inside it\n"
+               "            count += freeze_batchnorm(layer)\n")
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,104 @@ def _m(exercise, id, what, message, *edits, **extra):
 
 
 MUTANTS = [
+    # ---- unit_forward
+    _m("unit_forward", "no_final_relu", "the unit's final ReLU missing", "never negative",
+       ("    Y = np.maximum(Z, 0)\n", "    Y = Z\n")),
+    _m("unit_forward", "relu_before_add", "X added after the final ReLU", "add X before the final ReLU",
+       (UNIT_SHORTCUT, "    Y = np.maximum(Z, 0)\n    if residual:\n        Y = Y + X\n")),
+    _m("unit_forward", "always_residual", "the residual flag ignored: X always added", "plain unit: don't add X",
+       ("    if residual:\n", "    if True:\n")),
+    _m("unit_forward", "no_shortcut", "the shortcut never added", "adds the input X",
+       ("        Z = Z + X             # the shortcut\n", "        Z = Z\n")),
+    _m("unit_forward", "no_inner_relu", "no ReLU between the two layers", "A1 = ReLU(Z1)",
+       ("    A1 = np.maximum(Z1, 0)\n", "    A1 = Z1\n")),
+    _m("unit_forward", "changes_x_in_place", "adds the shortcut into the caller's X", "changed its argument X",
+       ("        Z = Z + X             # the shortcut\n", "        X += Z\n        Z = X\n")),
+    _m("unit_forward", "returns_tuple", "returns the pre-activation too", "returned several values",
+       ("    return Y", "    return Y, Z")),
+    _m("unit_forward", "w1_transposed", "multiplies by W1 transposed", "array shapes do not fit",
+       ("    Z1 = X @ W1 + b1", "    Z1 = X @ W1.T + b1")),
+    # ---- gradient_norms
+    _m("gradient_norms", "no_shortcut_gradient", "the shortcut's identity term left out of the backward pass", "two paths",
+       ("        if residual:\n            dX = dX + dZ                   # the shortcut: its Jacobian is the identity\n", "")),
+    _m("gradient_norms", "reversed_order", "norms stored from the top unit down", "the order is reversed",
+       ("        norms[l] = np.linalg.norm(dX)", "        norms[len(params) - 1 - l] = np.linalg.norm(dX)")),
+    _m("gradient_norms", "squared_norms", "squared norms", "not their squares",
+       ("np.linalg.norm(dX)", "np.linalg.norm(dX) ** 2")),
+    _m("gradient_norms", "no_output_mask", "the final ReLU's mask left out", "backward through one unit",
+       ("        dZ = dX * (Z > 0)", "        dZ = dX")),
+    _m("gradient_norms", "returns_none", "forgets to return", "returned None",
+       ("    return norms", "    return None")),
+    # ---- build_cnn
+    _m("build_cnn", "residual_ignored", "no Add even when residual=True", "every unit adds its input",
+       ("        if residual:\n            X = layers.Add()", "        if False:\n            X = layers.Add()")),
+    _m("build_cnn", "always_residual", "Add in the plain network too", "builds a plain network: no Add",
+       ("        if residual:\n            X = layers.Add()", "        if True:\n            X = layers.Add()")),
+    _m("build_cnn", "relu_before_add", "ReLU before the Add", "the unit's last ReLU comes after the Add",
+       (CNN_ADD, '        X = layers.Activation("relu")(X)\n        if residual:\n            X = layers.Add()([X, X_shortcut])\n')),
+    _m("build_cnn", "shortcut_from_stem", "every unit adds the stem's output", "the shortcut of unit 2",
+       ("    for _ in range(units):\n        X_shortcut = X\n", "    X_shortcut = X\n    for _ in range(units):\n")),
+    _m("build_cnn", "units_from_depth", "depth // 2 units instead of (depth - 2) // 2", "number of Conv2D layers",
+       ("    units = (depth - 2) // 2", "    units = depth // 2")),
+    _m("build_cnn", "no_depth_check", "odd depths accepted", "must raise ValueError",
+       (CNN_DEPTH_CHECK, "")),
+    _m("build_cnn", "flatten_head", "Flatten instead of global average pooling", "instead of Flatten",
+       ("layers.GlobalAveragePooling2D()(X)", "layers.Flatten()(X)")),
+    _m("build_cnn", "stem_stride_1", "stem convolution without its stride", "the stem Conv2D",
+       (CNN_STEM, CNN_STEM.replace("strides=(2, 2)", "strides=(1, 1)"))),
+    _m("build_cnn", "bn_epsilon", "BatchNorm epsilon of keras.applications", "BatchNormalization settings",
+       ("        X = layers.BatchNormalization()(X)\n        X = layers.Activation",
+        "        X = layers.BatchNormalization(epsilon=1.001e-5)(X)\n        X = layers.Activation")),
+    _m("build_cnn", "bn_training_true", "BatchNorm hard-coded to training mode", "don't pass training=True",
+       ("        X = layers.BatchNormalization()(X)\n        if residual:", "        X = layers.BatchNormalization()(X, training=True)\n        if residual:")),
+    # ---- batchnorm_forward
+    _m("batchnorm_forward", "batch_stats_at_inference", "normalises with the batch's statistics at inference",
+       "normalises with the moving statistics, not with the batch's",
+       ("        mean, var = moving_mean, moving_var\n",
+        f"        mean, var = x.mean(axis={BATCH_AXES}), x.var(axis={BATCH_AXES})\n")),
+    _m("batchnorm_forward", "unbiased_variance", "unbiased variance (ddof=1)", "use the biased variance",
+       ("        var = x.var(axis=axes)", "        var = x.var(axis=axes, ddof=1)")),
+    _m("batchnorm_forward", "momentum_swapped", "momentum applied to the batch statistic", "momentum weights the OLD",
+       (BN_MEAN_UPDATE, "        new_moving_mean = (1 - momentum) * moving_mean + momentum * mean\n"),
+       (BN_VAR_UPDATE, "        new_moving_var = (1 - momentum) * moving_var + momentum * var\n")),
+    _m("batchnorm_forward", "epsilon_outside_sqrt", "epsilon added to the standard deviation", "epsilon goes inside the square root",
+       ("np.sqrt(var + epsilon)", "(np.sqrt(var) + epsilon)")),
+    _m("batchnorm_forward", "updates_at_inference", "moving statistics updated in inference mode too",
+       "updated only in training mode",
+       (BN_INFERENCE_STATS, f"        new_moving_mean = momentum * moving_mean + (1 - momentum) * x.mean(axis={BATCH_AXES})\n"
+                            f"        new_moving_var = momentum * moving_var + (1 - momentum) * x.var(axis={BATCH_AXES})\n")),
+    _m("batchnorm_forward", "updates_in_place", "updates the caller's moving_mean in place", "changed its argument moving_mean",
+       (BN_MEAN_UPDATE, "        moving_mean *= momentum\n        moving_mean += (1 - momentum) * mean\n"
+                        "        new_moving_mean = moving_mean\n")),
+    _m("batchnorm_forward", "first_axis_only", "statistics over the batch axis only", "statistics are per channel",
+       ("        axes = tuple(range(x.ndim - 1))", "        axes = 0")),
+    _m("batchnorm_forward", "returns_out_only", "returns only the output", "returns three values",
+       ("    return out, new_moving_mean, new_moving_var", "    return out")),
+    _m("batchnorm_forward", "gamma_beta_swapped", "scale and offset swapped", "at inference, out = gamma",
+       (BN_OUT, "    out = beta * (x - mean) / np.sqrt(var + epsilon) + gamma\n")),
+    _m("batchnorm_forward", "wrong_default_epsilon", "PyTorch's default epsilon in the signature", "default momentum and epsilon",
+       ("momentum=0.99, epsilon=1e-3):", "momentum=0.99, epsilon=1e-5):")),
+    # ---- freeze_batchnorm
+    _m("freeze_batchnorm", "top_level_only", "nested models not visited", "look inside nested models",
+       ("        elif hasattr(layer, \"layers\"):            # a nested model: look inside it\n"
+        "            count += freeze_batchnorm(layer)\n", "")),
+    _m("freeze_batchnorm", "freezes_model", "model.trainable = False", "only BatchNormalization layers are frozen",
+       ("    count = 0\n", "    model.trainable = False\n    count = 0\n")),
+    _m("freeze_batchnorm", "freezes_nested_models", "sets trainable=False on nested models", "on a model freezes every layer",
+       ("            count += freeze_batchnorm(layer)\n", "            layer.trainable = False\n            count += 1\n")),
+    _m("freeze_batchnorm", "momentum_one", "momentum=1 instead of trainable=False", "momentum=1 only stops the moving averages",
+       ("            layer.trainable = False\n", "            layer.momentum = 1.0\n")),
+    _m("freeze_batchnorm", "by_name", "BatchNorm layers found by their default name", "by type",
+       ("        if isinstance(layer, layers.BatchNormalization):", "        if \"batch_normalization\" in layer.name:")),
+    _m("freeze_batchnorm", "all_normalizations", "LayerNormalization frozen too", "only BatchNormalization layers are frozen",
+       ("isinstance(layer, layers.BatchNormalization)", "isinstance(layer, (layers.BatchNormalization, layers.LayerNormalization))")),
+    _m("freeze_batchnorm", "returns_none", "forgets to return the count", "returns the number of BatchNormalization layers",
+       ("            count += freeze_batchnorm(layer)", "            freeze_batchnorm(layer)"),
+       ("    return count", "    return None")),
+    _m("freeze_batchnorm", "nested_not_counted", "nested BatchNorm layers frozen but not counted", "nested ones included",
+       ("            count += freeze_batchnorm(layer)", "            freeze_batchnorm(layer)")),
+    _m("freeze_batchnorm", "no_return_with_recursion", "no return, so the recursive call gives None", "end with `return`",
+       ("    return count", "    pass")),
     # ---- identity_block
     _m("identity_block", "no_final_relu", "final ReLU missing", "(no ReLU after it)",
        (FINAL, "    X = layers.Add()([X, X_shortcut])\n")),
@@ -135,6 +252,43 @@ def _v(exercise, id, what, *edits, **extra):
 
 
 VARIANTS = [
+    _v("unit_forward", "dot_and_mask", "np.dot and x * (x > 0)",
+       ("    Z1 = X @ W1 + b1\n    A1 = np.maximum(Z1, 0)\n", "    Z1 = np.dot(X, W1) + b1\n    A1 = Z1 * (Z1 > 0)\n"),
+       ("    Y = np.maximum(Z, 0)\n", "    Y = Z * (Z > 0)\n")),
+    _v("unit_forward", "one_line_clip", "one expression with np.clip",
+       ("    Z1 = X @ W1 + b1\n", "    Y = np.clip(np.clip(X @ W1 + b1, 0, None) @ W2 + b2 + (X if residual else 0), 0, None)\n"
+        "    return Y\n    Z1 = X @ W1 + b1\n")),
+    _v("gradient_norms", "list_and_where", "a Python list built top-down, np.where masks, sqrt of sums",
+       ("    norms = np.zeros(len(params))\n", "    norms = []\n"),
+       ("        dZ = dX * (Z > 0)", "        dZ = np.where(Z > 0, dX, 0.0)"),
+       ("        norms[l] = np.linalg.norm(dX)", "        norms.insert(0, float(np.sqrt(np.sum(dX ** 2))))")),
+    _v("gradient_norms", "where_relu_forward", "np.where for the forward ReLU",
+       ("        caches.append((Z1, Z))\n        X = np.maximum(Z, 0)\n",
+        "        caches.append((Z1, Z))\n        X = np.where(Z > 0, Z, 0)\n")),
+    _v("build_cnn", "plus_relu_layer_names", "`+` for the Add, layers.ReLU(), named layers",
+       (CNN_ADD, "        if residual:\n            X = X + X_shortcut\n        X = layers.ReLU()(X)\n"),
+       (CNN_STEM, CNN_STEM.replace("(X_input)", "(X_input)").replace("kernel_initializer=initializer())",
+                                   'kernel_initializer=initializer(), name="stem_conv")'))),
+    _v("build_cnn", "ops_add_shortcut_first", "keras.ops.add with the shortcut first, Activation(keras.activations.relu)",
+       (CNN_ADD, "        if residual:\n            X = keras.ops.add(X_shortcut, X)\n"
+                 "        X = layers.Activation(keras.activations.relu)(X)\n"),
+       ("    if depth % 2 or depth < 4:", "    if depth < 4 or depth % 2 == 1:")),
+    _v("batchnorm_forward", "manual_variance", "variance as the mean of squared deviations",
+       ("        var = x.var(axis=axes)", "        var = ((x - mean) ** 2).mean(axis=axes)")),
+    _v("batchnorm_forward", "flattened_channels", "reshape to (-1, C) and per-column statistics",
+       ("        mean = x.mean(axis=axes)\n", "        flat = x.reshape(-1, x.shape[-1])\n        mean = flat.mean(axis=0)\n"),
+       ("        var = x.var(axis=axes)", "        var = flat.var(axis=0)")),
+    _v("batchnorm_forward", "same_arrays_inverse_std", "returns the given arrays at inference, multiplies by an inverse std",
+       (BN_INFERENCE_STATS, "        new_moving_mean, new_moving_var = moving_mean, moving_var\n"),
+       (BN_OUT, "    inv_std = 1.0 / np.sqrt(var + epsilon)\n    out = (x - mean) * (gamma * inv_std) + beta\n")),
+    _v("freeze_batchnorm", "explicit_stack", "an explicit stack instead of recursion",
+       (FREEZE_LOOP, "    count, stack = 0, list(model.layers)\n    while stack:\n        layer = stack.pop()\n"
+                     "        if isinstance(layer, keras.layers.BatchNormalization):\n"
+                     "            layer.trainable = False\n            count += 1\n"
+                     "        else:\n            stack.extend(getattr(layer, \"layers\", []))\n")),
+    _v("freeze_batchnorm", "flatten_layers", "Keras's own recursive layer listing",
+       (FREEZE_LOOP, "    bns = [l for l in model._flatten_layers(include_self=False) if isinstance(l, layers.BatchNormalization)]\n"
+                     "    for layer in bns:\n        layer.trainable = False\n    count = len(bns)\n")),
     _v("identity_block", "plus_and_relu_layer", "`+` for the Add and layers.ReLU()",
        (FINAL, "    X = X + X_shortcut\n    X = layers.ReLU()(X)\n")),
     _v("identity_block", "ops_relu_add_function", "keras.ops.relu and layers.add([...])",

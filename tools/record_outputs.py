@@ -8,11 +8,13 @@ notebooks stay small and diffable.
 
 Usage (from the repository root)::
 
-    python -m tools.record_outputs
+    python -m tools.record_outputs                 # every source notebook
+    python -m tools.record_outputs 05_batchnorm    # only the notebooks whose path contains this
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import nbformat
@@ -42,10 +44,15 @@ def record(path) -> int:
     return kept
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="record only notebooks whose path contains one of these")
+    args = parser.parse_args(argv)
     os.environ["RESNET_COURSE_FAST"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for path in source_notebooks():
+        if args.only and not any(o in str(path) for o in args.only):
+            continue
         print(f"{path.relative_to(path.parents[1])}: recorded {record(path)} checked cells")
     return 0
 
