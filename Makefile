@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate lab clean
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench lab clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ dataset: setup  ## rebuild datasets/ and images/dataset_samples.png
 
 calibrate: setup  ## measure the dataset's difficulty (linear baseline and ResNet-50, ~6 min)
 	$(PY) -m tools.calibrate_dataset
+
+bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 6 minutes)
+	$(PY) -m benchmarks.resnet50_speed
 
 lab: setup  ## open the student notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,0 +1,13 @@
+"""The benchmark's summary arithmetic (the measurement itself is run by hand: `make bench`)."""
+
+from benchmarks.resnet50_speed import summarise
+
+
+def test_summary_reports_medians_spread_and_ratio():
+    runs = [{"model": m, "train_ips": t, "infer_ips": i, "peak_mb": 1000.0 + t, "params": 7}
+            for m, t, i in [("course", 10.0, 40.0), ("course", 30.0, 20.0), ("course", 20.0, 30.0),
+                            ("keras", 8.0, 60.0), ("keras", 12.0, 60.0), ("keras", 10.0, 60.0)]]
+    text = summarise(runs)
+    assert "course  train   20.0 img/s (min 10.0, max 30.0)" in text
+    assert "peak memory 1,030 MB" in text
+    assert "ratio course/keras (medians): training 2.000   inference 0.500" in text
