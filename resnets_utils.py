@@ -473,7 +473,7 @@ def imagenet_resnet50(input_shape=(64, 64, 3), cache_dir=None, download=True):
         path = keras.utils.get_file(IMAGENET_NOTOP, IMAGENET_ORIGIN, cache_subdir="models",
                                     cache_dir=str(folder))
     except Exception as exc:  # noqa: BLE001 - offline: URL errors, DNS errors, proxies
-        print(f"ImageNet weights unavailable ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}).")
+        print(f"ImageNet weights unavailable ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}).")
         return None
     model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=tuple(input_shape))
     model.load_weights(path)
