@@ -14,6 +14,11 @@ Everything a notebook needs besides the exercises themselves:
   of each layer in the graph, independent of layer names and creation order.
 * ``refresh_batchnorm_statistics``: re-estimates BatchNorm's moving averages
   with the final weights after a short training run.
+* ``pretrained_resnet50``: a headless ``keras.applications.ResNet50`` holding
+  pretrained weights for the transfer-learning notebook: ImageNet's through the
+  standard Keras cache when they can be had, otherwise the course's own
+  checkpoint (finger counting), trained here once if it is missing
+  (``imagenet_resnet50``, ``course_resnet50``).
 
 Nothing here seeds random generators on import, and no exercise solution lives
 here: the solutions live once, in the nbgrader source notebooks.
@@ -30,7 +35,8 @@ __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
-    "refresh_batchnorm_statistics", "producer", "walk_nodes",
+    "refresh_batchnorm_statistics", "producer", "walk_nodes", "GESTURE_NAMES", "Pretrained",
+    "imagenet_resnet50", "course_resnet50", "pretrained_resnet50", "course_cache_dir",
 ]
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -92,12 +98,17 @@ def _read_split(path: Path, prefix: str):
     return x, y, classes
 
 
-def load_dataset(path=None):
-    """Load the finger-counting dataset.
+GESTURE_NAMES = ("thumb", "little finger", "horns", "call me")   # classes of the gestures dataset
+
+
+def load_dataset(path=None, name="signs"):
+    """Load the finger-counting dataset (or, with ``name="gestures"``, the gestures dataset).
 
     Args:
-        path: folder holding ``train_signs.h5`` and ``test_signs.h5``
+        path: folder holding ``train_<name>.h5`` and ``test_<name>.h5``
             (default: the course's ``datasets/``).
+        name: ``"signs"`` (counts 0 to 5) or ``"gestures"`` (the transfer-learning
+            target task: 4 gestures, ``GESTURE_NAMES``, 15 training images per class).
 
     Returns:
         ``(X_train_orig, Y_train_orig, X_test_orig, Y_test_orig, classes)``:
@@ -109,8 +120,8 @@ def load_dataset(path=None):
             the message names the file and how to restore it.
     """
     folder = Path(path) if path is not None else DATASET_DIR
-    X_train, y_train, classes = _read_split(folder / "train_signs.h5", "train_set")
-    X_test, y_test, test_classes = _read_split(folder / "test_signs.h5", "test_set")
+    X_train, y_train, classes = _read_split(folder / f"train_{name}.h5", "train_set")
+    X_test, y_test, test_classes = _read_split(folder / f"test_{name}.h5", "test_set")
     if classes is None:
         classes = test_classes if test_classes is not None else np.unique(np.concatenate([y_train, y_test]))
     return X_train, y_train.reshape(1, -1), X_test, y_test.reshape(1, -1), classes
@@ -390,3 +401,154 @@ def refresh_batchnorm_statistics(model, x, batch_size=32, seed=0):
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
     return len(layers)
+
+
+# --------------------------------------------------------------------------- pretrained weights
+IMAGENET_NOTOP = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_NOTOP
+CACHE_ENV = "RESNET_COURSE_CACHE"
+WEIGHTS_ENV = "RESNET_COURSE_WEIGHTS"
+
+
+class Pretrained:
+    """A headless pretrained ResNet-50 and how to feed it.
+
+    Attributes:
+        model: ``keras.applications.ResNet50`` without its classifier (output: the
+            last feature map), holding the pretrained weights.
+        source: ``"imagenet"`` or ``"course"``.
+        description: one sentence saying which weights these are.
+        preprocess: function of uint8 images ``(m, h, w, 3)`` returning what ``model`` expects.
+    """
+
+    def __init__(self, model, source, description, preprocess):
+        self.model, self.source, self.description, self.preprocess = model, source, description, preprocess
+
+    def __repr__(self):
+        return f"Pretrained({self.source!r}: {self.description})"
+
+
+def course_cache_dir() -> Path:
+    """Where the course caches its own checkpoints: ``$RESNET_COURSE_CACHE`` or ``~/.keras/resnet_course``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".keras" / "resnet_course").expanduser()
+
+
+def _imagenet_preprocess(images):
+    import keras
+
+    return keras.applications.resnet50.preprocess_input(np.asarray(images, dtype="float32"))
+
+
+def _unit_scale(images):
+    return (np.asarray(images, dtype="float32") / 255.0).astype("float32")
+
+
+def imagenet_resnet50(input_shape=(64, 64, 3), cache_dir=None, download=True):
+    """ResNet-50 with ImageNet weights, through the standard Keras cache, or ``None`` if they cannot be had.
+
+    The weights file is the one ``keras.applications.ResNet50(weights="imagenet",
+    include_top=False)`` uses, fetched with ``keras.utils.get_file`` into
+    ``<cache_dir>/models/`` (default: the Keras home, ``~/.keras``). A file already in
+    the cache is used without any network access.
+
+    Args:
+        input_shape: image shape; Keras needs at least 32x32.
+        cache_dir: the Keras cache folder (default: Keras's own).
+        download: if False, only a file already in the cache is used.
+
+    Returns:
+        A ``Pretrained`` (inputs preprocessed like ImageNet's: BGR, mean subtracted), or
+        ``None`` with the reason printed when the file is neither cached nor downloadable.
+    """
+    import keras
+
+    from keras.src.backend import config as keras_config   # the folder KERAS_HOME points to, as get_file uses
+
+    folder = Path(cache_dir).expanduser() if cache_dir else Path(keras_config.keras_home())
+    cached = folder / "models" / IMAGENET_NOTOP
+    if not cached.is_file() and not download:
+        print(f"ImageNet weights are not in the Keras cache ({cached}); not downloading.")
+        return None
+    try:
+        path = keras.utils.get_file(IMAGENET_NOTOP, IMAGENET_ORIGIN, cache_subdir="models",
+                                    cache_dir=str(folder))
+    except Exception as exc:  # noqa: BLE001 - offline: URL errors, DNS errors, proxies
+        print(f"ImageNet weights unavailable ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}).")
+        return None
+    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=tuple(input_shape))
+    model.load_weights(path)
+    return Pretrained(model, "imagenet", f"ImageNet weights of keras.applications.ResNet50 ({path})",
+                      _imagenet_preprocess)
+
+
+def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
+    """Train ResNet-50 on the finger-counting dataset (the source task) and save its weights to ``path``."""
+    import keras
+
+    X_train, Y_train, _, _, classes = load_dataset()
+    n_train = course_setting(len(X_train), 64)
+    x = _unit_scale(X_train[:n_train])
+    y = convert_to_one_hot(Y_train[:, :n_train], len(classes)).T
+    epochs, batch_size = course_setting(10, 1), 32
+    keras.utils.set_random_seed(seed)
+    model = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    refresh_batchnorm_statistics(model, x, batch_size=batch_size, seed=seed)
+    clean = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
+    clean.set_weights(model.get_weights())        # an uncompiled copy: the file holds no optimizer state
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.weights.h5")
+    clean.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def course_resnet50(input_shape=(64, 64, 3), cache_dir=None, train=True):
+    """The course's own pretrained ResNet-50: trained on finger counting (the source task), headless.
+
+    The checkpoint is cached outside the repository, in ``course_cache_dir()`` (or
+    ``cache_dir``), one file per mode (fast mode's is trained on a tiny subset and
+    is useless for anything but testing). If it is missing and ``train`` is true, it
+    is trained here: about 5 minutes on a 2-core CPU in full mode (the ResNet-50
+    notebook's recipe, then refreshed BatchNorm statistics), seconds in fast mode.
+
+    Returns:
+        A ``Pretrained`` whose model takes images scaled to [0, 1], or ``None`` if the
+        checkpoint is missing and ``train`` is false.
+    """
+    import keras
+
+    mode = "fast" if fast_mode() else "full"
+    shape = tuple(int(v) for v in input_shape)
+    path = (Path(cache_dir) if cache_dir else course_cache_dir()) / f"signs_resnet50_{shape[0]}x{shape[1]}_{mode}.weights.h5"
+    if not path.is_file():
+        if not train:
+            return None
+        print(f"Training the course checkpoint on the finger-counting images ({mode} mode); it is cached in {path}.")
+        _train_course_checkpoint(path, shape)
+    full = keras.applications.ResNet50(weights=None, input_shape=shape, classes=6)
+    full.load_weights(path)
+    model = keras.Model(full.input, full.get_layer("conv5_block3_out").output, name="resnet50_course")
+    return Pretrained(model, "course", f"the course's ResNet-50 trained on finger counting, {mode} mode ({path})",
+                      _unit_scale)
+
+
+def pretrained_resnet50(input_shape=(64, 64, 3), cache_dir=None, course_cache=None):
+    """ImageNet weights if they can be had, otherwise the course's own checkpoint (with a message).
+
+    ``RESNET_COURSE_WEIGHTS=course`` skips ImageNet; ``=imagenet`` fails instead of falling back.
+    Fast mode uses ImageNet weights only when they are already in the Keras cache (it never downloads).
+    """
+    choice = os.environ.get(WEIGHTS_ENV, "").strip().lower()
+    if choice not in ("", "imagenet", "course"):
+        raise ValueError(f"{WEIGHTS_ENV}={choice!r}: use imagenet or course")
+    if choice != "course":
+        found = imagenet_resnet50(input_shape, cache_dir=cache_dir, download=not fast_mode())
+        if found is not None:
+            return found
+        if choice == "imagenet":
+            raise RuntimeError(f"{WEIGHTS_ENV}=imagenet, but the ImageNet weights are neither cached nor downloadable")
+        print("Falling back to the course's own pretrained ResNet-50 (finger counting, a different task).")
+    return course_resnet50(input_shape, cache_dir=course_cache)

@@ -309,3 +309,62 @@ VARIANTS = [
        ('    X = layers.Dense(classes, activation="softmax", name="predictions")(X)\n',
         "    X = layers.Dense(classes)(X)\n    X = layers.Softmax()(X)\n")),
 ]
+
+# ---- transfer learning (appended; keep new entries at the end of MUTANTS and VARIANTS)
+LOAD_COPY = "    copy_weights(reference, body)\n"
+TRANSFER_FREEZE = "    base.trainable = False                                   # phase 1: the whole base is frozen\n"
+TRANSFER_BODY = "    X = base(inputs, training=False)\n    X = layers.GlobalAveragePooling2D()(X)\n"
+FINE_FLAG = "        layer.trainable = in_last_stages         # BatchNormalization layers stay frozen\n"
+FINE_COMPILE = ("    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=\"categorical_crossentropy\",\n"
+                "                  metrics=[\"accuracy\"])\n")
+MUTANTS += [
+    _m("load_pretrained", "no_copy", "the weights are never copied", "features your model feeds",
+       (LOAD_COPY, "")),
+    _m("load_pretrained", "head_included", "copies into the whole model, classifier included", "raised ValueError",
+       (LOAD_COPY, "    copy_weights(reference, model)\n")),
+    _m("load_pretrained", "returns_reference", "returns the reference instead of the learner's model", "a new model",
+       ("    return model", "    return reference")),
+    _m("load_pretrained", "old_classes", "keeps the source task's 6 classes", "output shape",
+       ("classes=classes)\n    gap", "classes=6)\n    gap")),
+    _m("build_transfer_model", "everything_unfrozen_phase1", "the base left trainable in phase 1", "phase 1",
+       (TRANSFER_FREEZE, "")),
+    _m("build_transfer_model", "bn_left_trainable", "only the base's convolutions frozen, BatchNorm left trainable",
+       "every BatchNormalization layer of the base is frozen",
+       (TRANSFER_FREEZE, "    for layer in base.layers:\n        if not isinstance(layer, layers.BatchNormalization):\n"
+                         "            layer.trainable = False\n")),
+    _m("build_transfer_model", "head_reused", "new layers stacked on the pretrained model's old classifier",
+       "the head must be new",
+       (TRANSFER_BODY, "    X = pretrained(inputs, training=False)\n")),
+    _m("build_transfer_model", "no_l2", "the L2 factor ignored", "L2 regularisation",
+       ("kernel_regularizer=regularizer", "kernel_regularizer=None")),
+    _m("build_transfer_model", "fixed_dropout", "Dropout rate hard-coded", "Dropout of the head",
+       ("layers.Dropout(dropout)", "layers.Dropout(0.5)")),
+    _m("build_transfer_model", "flatten_head", "Flatten instead of global average pooling", "GlobalAveragePooling2D",
+       ("    X = layers.GlobalAveragePooling2D()(X)\n", "    X = layers.Flatten()(X)\n")),
+    _m("start_fine_tuning", "bn_left_trainable", "the last stage unfrozen BatchNorm included",
+       "every BatchNormalization layer stays frozen",
+       ("isinstance(layer, layers.Conv2D) and layer.output", "bool(layer.weights) and layer.output")),
+    _m("start_fine_tuning", "everything_unfrozen", "the whole base unfrozen", "trainable flags of the base's Conv2D",
+       (FINE_FLAG, "")),
+    _m("start_fine_tuning", "same_lr", "phase 2 keeps phase 1's learning rate", "optimizer learning rate for phase 2",
+       ("optimizer=keras.optimizers.Adam(learning_rate)", "optimizer=keras.optimizers.Adam(float(model.optimizer.learning_rate))")),
+    _m("start_fine_tuning", "no_recompile", "changes the learning rate without compiling again", "compiled again",
+       (FINE_COMPILE, "    model.optimizer.learning_rate.assign(learning_rate)\n")),
+    _m("start_fine_tuning", "first_stages", "unfreezes the first stages instead of the last", "trainable flags",
+       ("layer.output.shape[1] <= last * 2 ** (stages - 1)", "layer.output.shape[1] >= last * 2 ** (stages - 1)")),
+    _m("start_fine_tuning", "head_frozen", "freezes the head too", "the head keeps training",
+       ("    base.trainable = True ", "    for layer in model.layers:\n        layer.trainable = False\n    base.trainable = True ")),
+]
+VARIANTS += [
+    _v("load_pretrained", "course_resnet50", "the learner's own ResNet50 of notebook 4", resnet="course"),
+    _v("load_pretrained", "gap_by_position", "the pooling layer found by position, copy_weights' count ignored",
+       ("    gap = next(layer for layer in model.layers if isinstance(layer, layers.GlobalAveragePooling2D))\n",
+        "    gap = model.layers[-2]\n")),
+    _v("build_transfer_model", "loop_freeze_l2_function", "each base layer frozen in a loop, keras.regularizers.l2",
+       (TRANSFER_FREEZE, "    for layer in base.layers:\n        layer.trainable = False\n"),
+       ("keras.regularizers.L2(l2) if l2 else None", "keras.regularizers.l2(l2) if l2 > 0 else None")),
+    _v("start_fine_tuning", "two_passes", "unfreeze the whole last stages, then refreeze BatchNorm",
+       (FINE_FLAG, "        layer.trainable = layer.output.shape[1] <= last * 2 ** (stages - 1)\n"
+                   "        if isinstance(layer, layers.BatchNormalization) or not isinstance(layer, layers.Conv2D):\n"
+                   "            layer.trainable = False\n")),
+]

@@ -21,6 +21,8 @@ def build(entry: Entry):
     if entry.extra.get("blocks") == "course":
         overrides = {"identity_block": load_solution("identity_block"),
                      "convolutional_block": load_solution("convolutional_block")}
+    if entry.extra.get("resnet") == "course":      # the learner's own ResNet50 of the ResNet-50 notebook
+        overrides = {"ResNet50": load_solution("ResNet50")}
     return load_solution(entry.exercise, edit=edit, overrides=overrides)
 
 

@@ -15,6 +15,15 @@ def test_dataset_regenerates_identically():
     assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
 
 
+def test_gestures_dataset_regenerates_identically():
+    X_train, Y_train, X_test, Y_test, classes = resnets_utils.load_dataset(name="gestures")
+    fresh = make_dataset.build_gestures()
+    assert X_train.shape == (60, 64, 64, 3) and X_test.shape == (100, 64, 64, 3)
+    assert list(classes) == [0, 1, 2, 3] and resnets_utils.GESTURE_NAMES == make_dataset.GESTURE_NAMES
+    assert (fresh["train"][0] == X_train).all() and (fresh["train"][1] == Y_train.ravel()).all()
+    assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
+
+
 def test_figures_redraw_identically():
     assert make_figures.differences() == []
 
@@ -35,7 +44,8 @@ def test_every_exercise_has_a_public_test_and_a_stub():
 
     names = [name for path in source_notebooks() for name in exercises(path)]
     assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "ResNet50",
-                     "batchnorm_forward", "freeze_batchnorm"]
+                     "batchnorm_forward", "freeze_batchnorm", "load_pretrained", "build_transfer_model",
+                     "start_fine_tuning"]
     for path in source_notebooks():
         student = RELEASE / path.parent.name / path.name
         text = nbformat.read(str(student), as_version=4)

@@ -12,6 +12,12 @@ Usage (from the repository root)::
 
     python -m tools.make_dataset            # writes datasets/*.h5 and images/dataset_samples.png
     python -m tools.make_dataset --check    # regenerates in memory and compares with datasets/
+
+The same drawing code makes a second, small dataset for the transfer-learning
+notebook: four hand gestures defined by *which* fingers are extended (thumb,
+little finger, index and little finger, thumb and little finger), a target task
+different from counting, with few training images per class
+(``train_gestures.h5``, ``test_gestures.h5``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ TRAIN_PER_CLASS = 180
 TEST_PER_CLASS = 20
 TRAIN_SEED = 20151210   # He et al. posted "Deep Residual Learning" on 2015-12-10
 TEST_SEED = 20160310
+# The gestures dataset (transfer-learning target task): few training images per class.
+GESTURES_TRAIN_PER_CLASS = 15
+GESTURES_TEST_PER_CLASS = 25
+GESTURES_TRAIN_SEED = 20140404   # ImageNet features transfer: "CNN features off-the-shelf", 2014
+GESTURES_TEST_SEED = 20141106
 
 @dataclass(frozen=True)
 class Style:
@@ -82,6 +93,14 @@ POSES = {
     4: [(INDEX, MIDDLE, RING, LITTLE)],
     5: [(THUMB_ID, INDEX, MIDDLE, RING, LITTLE)],
 }
+# Gestures of the transfer-learning target task: the label says which fingers are extended.
+GESTURES = {
+    "thumb": (THUMB_ID,),
+    "little finger": (LITTLE,),
+    "horns": (INDEX, LITTLE),
+    "call me": (THUMB_ID, LITTLE),
+}
+GESTURE_NAMES = tuple(GESTURES)
 
 
 def _rotate(points: np.ndarray, degrees: float) -> np.ndarray:
@@ -140,8 +159,12 @@ def _capsule(draw: ImageDraw.ImageDraw, p0, p1, width: float, colour) -> None:
         draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
 
 
-def draw_hand(rng: np.random.Generator, count: int, style: Style = STYLE) -> np.ndarray:
-    """Draw one 64x64x3 uint8 image of a hand showing ``count`` extended fingers."""
+def draw_hand(rng: np.random.Generator, count: int, style: Style = STYLE, pose=None) -> np.ndarray:
+    """Draw one 64x64x3 uint8 image of a hand showing ``count`` extended fingers.
+
+    ``pose`` (a tuple of finger ids) draws exactly those fingers extended instead
+    of one of the natural poses for ``count`` (the gestures dataset).
+    """
     side = SIZE * SUPER
     tone_pos = rng.uniform(0, len(SKIN_TONES) - 1)
     i = int(tone_pos)
@@ -168,8 +191,10 @@ def draw_hand(rng: np.random.Generator, count: int, style: Style = STYLE) -> np.
         return pts + centre
 
     extended = np.zeros(5, dtype=bool)
-    poses = POSES[count]
-    extended[list(poses[rng.integers(len(poses))])] = True
+    if pose is None:
+        poses = POSES[count]
+        pose = poses[rng.integers(len(poses))]
+    extended[list(pose)] = True
 
     # Forearm: from below the palm to beyond the image border.
     arm = to_px([[0, -0.45], [0, -3.0]])
@@ -234,13 +259,29 @@ def generate(per_class: int, seed: int, style: Style = STYLE) -> tuple[np.ndarra
     return images, labels
 
 
-def write_h5(path: Path, prefix: str, X: np.ndarray, y: np.ndarray) -> None:
+def generate_gestures(per_class: int, seed: int, style: Style = STYLE) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(X, y)`` of the gestures task: ``y`` indexes ``GESTURE_NAMES``; classes interleaved."""
+    rng = np.random.default_rng(seed)
+    poses = list(GESTURES.values())
+    labels = np.tile(np.arange(len(poses), dtype=np.int64), per_class)
+    images = np.stack([draw_hand(rng, len(poses[c]), style, pose=poses[c]) for c in labels])
+    return images, labels
+
+
+def build_gestures() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {
+        "train": generate_gestures(GESTURES_TRAIN_PER_CLASS, GESTURES_TRAIN_SEED),
+        "test": generate_gestures(GESTURES_TEST_PER_CLASS, GESTURES_TEST_SEED),
+    }
+
+
+def write_h5(path: Path, prefix: str, X: np.ndarray, y: np.ndarray, n_classes: int = N_CLASSES) -> None:
     """Write ``X``/``y`` with the classic SIGNS key layout (``{prefix}_x``, ``{prefix}_y``, ``list_classes``)."""
     with h5py.File(path, "w", track_order=False) as f:
         f.create_dataset(f"{prefix}_x", data=X, compression="gzip", compression_opts=6,
                          chunks=(60, SIZE, SIZE, 3), track_times=False)
         f.create_dataset(f"{prefix}_y", data=y, track_times=False)
-        f.create_dataset("list_classes", data=np.arange(N_CLASSES, dtype=np.int64), track_times=False)
+        f.create_dataset("list_classes", data=np.arange(n_classes, dtype=np.int64), track_times=False)
 
 
 def build() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -250,10 +291,10 @@ def build() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
-def write_sample_grid(X: np.ndarray, y: np.ndarray, path: Path, per_class: int = 8) -> None:
+def write_sample_grid(X: np.ndarray, y: np.ndarray, path: Path, per_class: int = 8, n_classes: int = N_CLASSES) -> None:
     """Save a grid with ``per_class`` images of every class, one row per class."""
     rows = []
-    for c in range(N_CLASSES):
+    for c in range(n_classes):
         picks = X[y == c][:per_class]
         rows.append(np.concatenate(list(picks), axis=1))
     grid = np.concatenate(rows, axis=0)
@@ -279,6 +320,12 @@ def main(argv=None) -> int:
         print(f"wrote {args.out / f'{split}_signs.h5'}: {X.shape[0]} images")
     write_sample_grid(*data["train"], ROOT / "images" / "dataset_samples.png")
     print(f"wrote {ROOT / 'images' / 'dataset_samples.png'}")
+    for split, (X, y) in build_gestures().items():
+        write_h5(args.out / f"{split}_gestures.h5", f"{split}_set", X, y, n_classes=len(GESTURES))
+        print(f"wrote {args.out / f'{split}_gestures.h5'}: {X.shape[0]} images")
+    X, y = build_gestures()["train"]
+    write_sample_grid(X, y, ROOT / "images" / "gestures_samples.png", n_classes=len(GESTURES))
+    print(f"wrote {ROOT / 'images' / 'gestures_samples.png'}")
     return 0
 
 
