@@ -46,7 +46,7 @@ dataset: setup  ## rebuild datasets/ and images/dataset_samples.png
 calibrate: setup  ## measure the dataset's difficulty (linear baseline and ResNet-50, ~6 min)
 	$(PY) -m tools.calibrate_dataset
 
-bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 6 minutes)
+bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 8 minutes)
 	$(PY) -m benchmarks.resnet50_speed
 
 lab: setup  ## open the student notebooks in JupyterLab

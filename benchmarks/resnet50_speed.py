@@ -14,7 +14,7 @@ convolutional blocks of the notebook's setup cell.
 
 Usage (from the repository root)::
 
-    python -m benchmarks.resnet50_speed              # 5 runs per model, about 6 minutes on 2 cores
+    python -m benchmarks.resnet50_speed              # 5 runs per model, about 8 minutes on 2 cores
     python -m benchmarks.resnet50_speed --runs 3 --train-steps 10
 """
 
@@ -46,7 +46,6 @@ def measure(which: str, size: int, batch: int, train_steps: int, infer_batches: 
     """One process, one model: images/s for training and inference, and peak memory."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import resnets_utils
