@@ -284,3 +284,20 @@ def kinds_with_fused(ops) -> list[str]:
         if act:
             out.append(f"{act} (fused into the {type(op).__name__})")
     return out
+
+
+# --------------------------------------------------------------------------- hidden tests
+def hidden_test(exercise: str, target) -> None:
+    """Run ``public_tests.<exercise>_hidden_test(target)`` with the test modules freshly reloaded from disk.
+
+    The hidden part of a graded cell calls it as
+    ``importlib.reload(importlib.import_module("test_utils")).hidden_test("<exercise>", <exercise>)``,
+    so nothing a notebook assigned to the test modules is used for the re-check.
+    """
+    __tracebackhide__ = True
+    import importlib
+    import sys
+
+    for name in ("resnets_utils", "test_utils", "public_tests"):
+        importlib.reload(importlib.import_module(name))
+    getattr(sys.modules["public_tests"], f"{exercise}_hidden_test")(target)
