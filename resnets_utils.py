@@ -919,17 +919,24 @@ def load_cifar10(classes=None, per_class=None, path=None, test_per_class=None, d
     return Cifar10(x_train, y_train, x_test, y_test, tuple(names[c] for c in classes), source, description)
 
 
+_DOWNLOAD_FAILED = False
+
+
 def _download_cifar10():
     """``keras.datasets.cifar10.load_data()`` with a short network timeout, or ``None`` (reason printed)."""
     import socket
 
     import keras
 
+    global _DOWNLOAD_FAILED
+    if _DOWNLOAD_FAILED:              # one attempt per session: offline, every further try fails the same way
+        return None
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(10)
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as exc:  # noqa: BLE001 - offline: URL, DNS and proxy errors
+        _DOWNLOAD_FAILED = True
         print(f"CIFAR-10 is not in the Keras cache and could not be downloaded "
               f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).")
         return None
