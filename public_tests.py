@@ -1855,8 +1855,9 @@ def _expect_cam(ex, got, expected, model, images, layer_name, class_index, where
     __tracebackhide__ = True
     keras = _keras()
     if got is None:
-        raise failure(ex, f"what grad_cam returned {where}", "an array of heat maps", "None",
+        raise failure(ex, f"the function returned None {where}", "an array of heat maps", "None",
                       "end the function with `return heatmaps`")
+    kind_of = describe(got)
     if isinstance(got, (tuple, list)):
         raise failure(ex, f"what grad_cam returned {where}", "one array of shape (m, h, w)",
                       f"a {type(got).__name__} of {len(got)} values", "return only the heat maps")
@@ -1872,7 +1873,8 @@ def _expect_cam(ex, got, expected, model, images, layer_name, class_index, where
         elif got.ndim == 3 and got.shape[0] == expected.shape[0] and got.shape[1:] != expected.shape[1:]:
             hint = ("the maps must have the size of the layer's output (the test's layer gives "
                     f"{expected.shape[1:]}); resizing to the image is done when plotting, not here")
-        raise failure(ex, f"shape of the heat maps {where}", _fmt_shape(expected.shape), _fmt_shape(got.shape), hint)
+        raise failure(ex, f"shape of the heat maps {where}", f"an array of shape {_fmt_shape(expected.shape)}", kind_of,
+                      hint)
     if not np.all(np.isfinite(got)):
         raise failure(ex, f"heat maps {where}", "finite values in [0, 1]", "NaN or inf",
                       "divide by the maximum only when it is above 0 (e.g. np.maximum(max, 1e-12))")
