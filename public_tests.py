@@ -10,15 +10,20 @@ both BatchNorm modes against fixtures made from the reference solutions
 (``python -m tools.make_fixtures``) or against ``keras.applications.ResNet50``.
 
 ``*_hidden_test`` functions re-check on fresh random configurations against
-Keras's own ResNet code; the instructor notebooks run them in hidden cells.
+Keras's own ResNet code; the hidden part of each graded cell runs them through
+``test_utils.hidden_test``, which first makes sure the notebook replaced none of
+the tests' tools and reloads this module from disk.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from test_utils import (BN_EPSILON, call_learner, chain_back, describe, deterministic_initializer, expect,
-                        chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short)
+                        expect_untampered, chain_text, failure, guarded, kind, kinds_with_fused, load_fixtures, passed,
+                        producer, short)
 from resnets_utils import walk_nodes
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
@@ -92,7 +97,8 @@ def _expect_model(ex, model):
                       "build the network from Keras layers and return keras.Model(inputs=X_input, outputs=X)")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise failure(ex, "the model must have one input and one output", "1 input, 1 output",
-                      f"{len(model.inputs)} inputs, {len(model.outputs)} outputs")
+                      f"{len(model.inputs)} inputs, {len(model.outputs)} outputs",
+                      "create one X_input = Input(input_shape) and return keras.Model(inputs=X_input, outputs=X)")
 
 
 # --------------------------------------------------------------------------- block structure
@@ -101,7 +107,7 @@ def _branches(ex, add_node, block_input):
     __tracebackhide__ = True
     inputs = list(add_node.input_tensors)
     expect(len(inputs) == 2, ex, "the Add should join exactly two tensors (main path and shortcut)",
-           2, len(inputs))
+           2, len(inputs), "add the two paths once: layers.Add()([X, X_shortcut])")
     chains = []
     for t in inputs:
         ops, reached = chain_back(t, block_input)
@@ -137,7 +143,8 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     expect(add_kind == "add", ex, "the final ReLU must be applied to the output of the Add", "ReLU(Add(...))",
            f"ReLU({add_kind})", "add the shortcut to the main path first, then apply the ReLU")
     adds = [op for op, _ in walk_nodes([out]) if kind(op) == "add"]
-    expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds))
+    expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds),
+           "add the shortcut once, at the end of the block, just before the final ReLU")
     shortcut, main = _branches(ex, add_prod[1], inp)
     short_kinds, main_kinds = kinds_with_fused(shortcut), kinds_with_fused(main)
 
@@ -244,8 +251,9 @@ def _compare_modes(ex, model, x, expected_inference, expected_training, where):
 
 def _block_test(ex, target, identity):
     __tracebackhide__ = True
+    expect_untampered(ex)
     keras = _keras()
-    fixtures = load_fixtures()
+    fixtures = load_fixtures(exercise=ex)
     init = deterministic_initializer()
     configs = IDENTITY_CONFIGS if identity else CONV_CONFIGS
     for i, cfg in enumerate(configs):
@@ -336,8 +344,10 @@ def _hidden_block_test(ex, target, identity, seed):
     try:
         resnets_utils.copy_weights(reference, model)
     except ValueError as exc:
-        raise failure(ex, "the block's layers do not match the reference block (fresh configuration)",
-                      hint=str(exc)) from None
+        raise failure(ex, f"the block's layers against Keras's own block, one for one, on a fresh configuration "
+                          f"(f={f}, filters={[F, F, 4 * F]}, s={s})", "the same layers with the same weight shapes",
+                      str(exc), "the visible test's configurations passed, so look for a detail that depends on "
+                                "f, the filters or s instead of using the arguments") from None
     x = rng.normal(0, 1, (BATCH, side, side, channels)).astype("float32")
     expected_inf = keras.ops.convert_to_numpy(reference(x, training=False))
     expected_train = keras.ops.convert_to_numpy(reference(x, training=True))
@@ -535,7 +545,9 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
     try:
         resnets_utils.copy_weights(reference, model)
     except ValueError as exc:
-        raise failure(ex, "the layers do not match keras.applications.ResNet50 one for one", hint=str(exc)) from None
+        raise failure(ex, f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
+                      "the same layers with the same weight shapes", str(exc),
+                      "compare the stage table: one Conv2D and one BatchNormalization per row, in the order given") from None
     names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
     probe_m, probe_r = _probes(model), _probes(reference)
     x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
@@ -556,11 +568,40 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
                               f"(tolerance: {TOLERANCE})")
 
 
+@contextmanager
+def _keras_resnet_builds():
+    """Record every model that Keras's own ResNet builder makes (``keras.applications.ResNet50``
+    and its siblings all call ``keras.src.applications.resnet.ResNet``) while the learner's function runs."""
+    from keras.src.applications import resnet
+
+    built, original = [], resnet.ResNet
+
+    def recording(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(model.name)
+        return model
+
+    resnet.ResNet = recording
+    try:
+        yield built
+    finally:
+        resnet.ResNet = original
+
+
 def _resnet_test(ex, target, configs, seed):
     __tracebackhide__ = True
-    fixtures = load_fixtures()
+    expect_untampered(ex)
+    fixtures = load_fixtures(exercise=ex)
     for i, (input_shape, classes) in enumerate(configs):
-        model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=MODEL_TIMEOUT)
+        with _keras_resnet_builds() as prebuilt:
+            model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=MODEL_TIMEOUT)
+        if prebuilt:
+            raise failure(ex, "the network must be built by your function, layer by layer",
+                          "a model made of your stem, the blocks and the head",
+                          f"a model made by keras.applications (Keras's ResNet builder ran and made '{prebuilt[0]}')",
+                          "keras.applications.ResNet50 is the reference this test compares with, so returning it "
+                          "proves nothing: build the stem, the stages from convolutional_block and identity_block, "
+                          "and the head, as the table describes")
         _expect_model(ex, model)
         _check_resnet_structure(ex, model, input_shape, classes)
         key = f"{ex}__params__{input_shape[0]}x{input_shape[1]}x{input_shape[2]}__{classes}"
