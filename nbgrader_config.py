@@ -64,9 +64,10 @@ class CourseOverwriteCells(OverwriteCells):
         return nb, resources
 
     def add_missing_task_cells(self, nb, resources):
-        for cell in nb.cells:
-            if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
-                del cell.metadata["nbgrader"]          # the earlier copy of a duplicated cell
+        for cell in nb.cells:                          # (a restored cell's metadata is a plain dict)
+            metadata = cell["metadata"]
+            if "nbgrader" in metadata and "grade_id" not in metadata["nbgrader"]:
+                del metadata["nbgrader"]               # the earlier copy of a duplicated cell
         return super().add_missing_task_cells(nb, resources)
 
 
