@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import RELEASE, ROOT, nbgrader_meta
+from .notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, read
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b")
@@ -85,6 +85,12 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
                       "does not count. Undo it (copy the cell from a fresh copy of the notebook):")
         report += [f"    - {cell['source'].splitlines()[0] if cell['source'] else '(empty cell)'}" for cell in cells]
         return False, report
+    release = SOURCE / path.parent.name / path.name
+    if release.is_file():
+        present = {nbgrader_meta(c).get("grade_id") for c in graded}
+        report += [f"  note: the graded cell {name} is not in your notebook (deleted?); the grader puts it back and "
+                   "runs it" for name in (nbgrader_meta(c).get("grade_id") for c in read(release).cells
+                                          if nbgrader_meta(c).get("grade")) if name not in present]
     failed = results.get("failed", [])
     lost = 0.0
     for item in failed:

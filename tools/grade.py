@@ -118,6 +118,9 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
         print(f"{len(problems)} submission problem(s) need your attention:")
         print("\n".join(f"  - {p}" for p in problems))
     names = names or [a for a in assignments(course / "source") if any((course / "submitted").glob(f"*/{a}"))]
+    if not names:
+        print("nothing to grade: put submissions at submitted/<student>/<assignment>/<notebook>.ipynb")
+        return 0
     failed, seconds = [], defaultdict(float)
     for name in names:
         start = time.time()
