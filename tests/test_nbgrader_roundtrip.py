@@ -167,9 +167,10 @@ def test_model_submission_scores_full_marks_and_blank_scores_zero(graded_course)
 
 def test_one_students_whole_course_grades_within_three_minutes(graded_course):
     _, text = graded_course.output["autograde"]
-    row = next(line.split() for line in text.splitlines() if line.startswith("model "))
-    seconds = float(row[-1])
-    print(f"autograde seconds for the model student's whole course (fast mode): {seconds:.1f}")
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("student "))
+    print("\n" + "\n".join(lines[header:]))           # the table tools.grade autograde prints (pytest -s)
+    seconds = float(next(line.split() for line in lines[header:] if line.startswith("model "))[-1])
     assert 0 < seconds <= MAX_SECONDS_PER_STUDENT, text[-2000:]
 
 
