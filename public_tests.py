@@ -547,7 +547,8 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
     except ValueError as exc:
         raise failure(ex, f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
                       "the same layers with the same weight shapes", str(exc),
-                      "compare the stage table: one Conv2D and one BatchNormalization per row, in the order given") from None
+                      "the layer named under 'got' is the first that differs from Keras's: compare its kernel size, "
+                      "filters and bias with the table") from None
     names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
     probe_m, probe_r = _probes(model), _probes(reference)
     x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
