@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench lab clean
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench lab clean \
+        check assign students autograde feedback grades mutants
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +52,30 @@ bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 8 
 
 lab: setup  ## open the student notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
+
+# ---- students
+check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb
+	$(PY) -m tools.check_notebook $(NB)
+
+# ---- instructors (nbgrader, from the repository root; see README)
+assign: setup  ## release every assignment to notebooks/ and record it in gradebook.db
+	$(PY) -m tools.grade release
+
+students: setup  ## add students: make students ADD="alice bob" or ROSTER=roster.csv
+	$(PY) -m tools.grade students $(ADD) $(if $(ROSTER),--roster $(ROSTER))
+
+autograde: setup  ## grade submitted/<student>/<assignment>/ in fast mode; prints scores and seconds per student
+	$(PY) -m tools.grade autograde $(ASSIGNMENTS)
+
+feedback: setup  ## HTML feedback in feedback/<student>/<assignment>/
+	$(PY) -m tools.grade feedback $(ASSIGNMENTS)
+
+grades: setup  ## export every score to grades.csv
+	$(PY) -m tools.grade grades
+
+# ---- maintainers
+mutants: setup  ## mutation score per exercise: mutants caught and variants accepted (fails below 100%)
+	RESNET_COURSE_FAST=1 $(PY) -m tools.mutation_score
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache

@@ -31,7 +31,49 @@ c.IgnorePattern.pattern = (r"(?m)^(WARNING: All log messages before absl::Initia
                            r"[IWE]\d{4} [\d:. ]+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d [\d:.]+: [IWE] tensorflow/)")
 
 # A deleted graded (test) cell is put back from the gradebook, so it is graded, not skipped.
+# nbgrader 0.9.6 has two bugs there that make a student's whole assignment fail to grade:
+# it puts a deleted cell after the source cell that preceded it and raises KeyError when
+# that cell is a locked cell that is neither a grade nor a solution cell (the markdown above
+# every check cell here); and it raises KeyError on a duplicated cell, whose earlier copy
+# DeduplicateIds has left with empty nbgrader metadata. CourseOverwriteCells puts a deleted
+# cell before the next cell of the release that the submission still has (after the previous
+# one, or at the end, if there is none) and turns the earlier copy into an ordinary cell.
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,  # noqa: E402
+                                    OverwriteCells, OverwriteKernelspec)
+
+
+class CourseOverwriteCells(OverwriteCells):
+    """OverwriteCells that restores deleted grade cells next to any cell and survives duplicated cells."""
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = {cell.name: cell for cell in source_nb.source_cells}
+        order = [cell.name for cell in source_nb.source_cells]
+        grade_cells = {cell.name: cell for cell in source_nb.grade_cells}
+        solution_ids = {cell.name for cell in source_nb.solution_cells}
+        for position, name in enumerate(order):
+            present = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+            if name not in grade_cells or name in present:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding it back to the notebook", name)
+            cell = self.missing_cell_transform(source_cells[name], grade_cells[name].max_score,
+                                               is_solution=name in solution_ids)
+            later = [present.index(n) for n in order[position + 1:] if n in present]
+            earlier = [present.index(n) + 1 for n in order[:position] if n in present]
+            nb.cells.insert(later[0] if later else (earlier[-1] if earlier else len(nb.cells)), cell)
+        return nb, resources
+
+    def add_missing_task_cells(self, nb, resources):
+        for cell in nb.cells:                          # (a restored cell's metadata is a plain dict)
+            metadata = cell["metadata"]
+            if "nbgrader" in metadata and "grade_id" not in metadata["nbgrader"]:
+                del metadata["nbgrader"]               # the earlier copy of a duplicated cell
+        return super().add_missing_task_cells(nb, resources)
+
+
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, CourseOverwriteCells,
+                                      CheckCellMetadata]
 
 # Keep feedback readable when a student prints a lot.
 c.LimitOutput.max_lines = 200

@@ -10,7 +10,9 @@ both BatchNorm modes against fixtures made from the reference solutions
 (``python -m tools.make_fixtures``) or against ``keras.applications.ResNet50``.
 
 ``*_hidden_test`` functions re-check on fresh random configurations against
-Keras's own ResNet code; the instructor notebooks run them in hidden cells.
+Keras's own ResNet code; the hidden part of each graded cell runs them through
+``test_utils.hidden_test``, which first makes sure the notebook replaced none of
+the tests' tools and reloads this module from disk.
 
 The residual-learning exercises (``unit_forward``, ``gradient_norms``,
 ``build_cnn``) compare with ``fixtures/residual_learning.npz``; their hidden
@@ -30,13 +32,14 @@ fit step (``build_transfer_model``, ``start_fine_tuning``).
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import numpy as np
 
-from test_utils import (BN_EPSILON, KIND_NAMES, RESIDUAL_FIXTURES, StudentTimeout, call_learner, chain_back, describe,
-                        deterministic_initializer, expect, chain_text, failure, fused_activation, guarded, kind,
-                        kinds_with_fused,
-                        load_fixtures, passed, producer, short, time_limit)
+from test_utils import (BN_EPSILON, KIND_NAMES, RESIDUAL_FIXTURES, StudentTimeout, call_learner, chain_back, chain_text,
+                        describe, deterministic_initializer, expect, expect_untampered, failure, fresh_seed,
+                        fused_activation, guarded, kind, kinds_with_fused, load_fixtures, passed, producer, short,
+                        time_limit)
 from resnets_utils import copy_weights, walk_nodes
 
 __all__ = ["identity_block_test", "convolutional_block_test", "ResNet50_test",
@@ -116,7 +119,8 @@ def _expect_model(ex, model):
                       "build the network from Keras layers and return keras.Model(inputs=X_input, outputs=X)")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise failure(ex, "the model must have one input and one output", "1 input, 1 output",
-                      f"{len(model.inputs)} inputs, {len(model.outputs)} outputs")
+                      f"{len(model.inputs)} inputs, {len(model.outputs)} outputs",
+                      "create one X_input = Input(input_shape) and return keras.Model(inputs=X_input, outputs=X)")
 
 
 # --------------------------------------------------------------------------- block structure
@@ -125,7 +129,7 @@ def _branches(ex, add_node, block_input):
     __tracebackhide__ = True
     inputs = list(add_node.input_tensors)
     expect(len(inputs) == 2, ex, "the Add should join exactly two tensors (main path and shortcut)",
-           2, len(inputs))
+           2, len(inputs), "add the two paths once: layers.Add()([X, X_shortcut])")
     chains = []
     for t in inputs:
         ops, reached = chain_back(t, block_input)
@@ -161,7 +165,8 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     expect(add_kind == "add", ex, "the final ReLU must be applied to the output of the Add", "ReLU(Add(...))",
            f"ReLU({add_kind})", "add the shortcut to the main path first, then apply the ReLU")
     adds = [op for op, _ in walk_nodes([out]) if kind(op) == "add"]
-    expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds))
+    expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds),
+           "add the shortcut once, at the end of the block, just before the final ReLU")
     shortcut, main = _branches(ex, add_prod[1], inp)
     short_kinds, main_kinds = kinds_with_fused(shortcut), kinds_with_fused(main)
 
@@ -274,8 +279,9 @@ def _compare_modes(ex, model, x, expected_inference, expected_training, where):
 
 def _block_test(ex, target, identity):
     __tracebackhide__ = True
+    expect_untampered(ex)
     keras = _keras()
-    fixtures = load_fixtures()
+    fixtures = load_fixtures(exercise=ex)
     init = deterministic_initializer()
     configs = IDENTITY_CONFIGS if identity else CONV_CONFIGS
     for i, cfg in enumerate(configs):
@@ -366,8 +372,10 @@ def _hidden_block_test(ex, target, identity, seed):
     try:
         resnets_utils.copy_weights(reference, model)
     except ValueError as exc:
-        raise failure(ex, "the block's layers do not match the reference block (fresh configuration)",
-                      hint=str(exc)) from None
+        raise failure(ex, f"the block's layers against Keras's own block, one for one, on a fresh configuration "
+                          f"(f={f}, filters={[F, F, 4 * F]}, s={s})", "the same layers with the same weight shapes",
+                      str(exc), "the visible test's configurations passed, so look for a detail that depends on "
+                                "f, the filters or s instead of using the arguments") from None
     x = rng.normal(0, 1, (BATCH, side, side, channels)).astype("float32")
     expected_inf = keras.ops.convert_to_numpy(reference(x, training=False))
     expected_train = keras.ops.convert_to_numpy(reference(x, training=True))
@@ -379,7 +387,7 @@ def _hidden_block_test(ex, target, identity, seed):
 def identity_block_hidden_test(target, seed=None):
     """Re-check ``identity_block`` on a fresh random configuration against Keras's block."""
     __tracebackhide__ = True
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     with guarded("identity_block"):
         _hidden_block_test("identity_block", target, True, seed)
 
@@ -387,7 +395,7 @@ def identity_block_hidden_test(target, seed=None):
 def convolutional_block_hidden_test(target, seed=None):
     """Re-check ``convolutional_block`` on a fresh random configuration against Keras's block."""
     __tracebackhide__ = True
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     with guarded("convolutional_block"):
         _hidden_block_test("convolutional_block", target, False, seed)
 
@@ -565,7 +573,10 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
     try:
         resnets_utils.copy_weights(reference, model)
     except ValueError as exc:
-        raise failure(ex, "the layers do not match keras.applications.ResNet50 one for one", hint=str(exc)) from None
+        raise failure(ex, f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
+                      "the same layers with the same weight shapes", str(exc),
+                      "the layer named under 'got' is the first that differs from Keras's: compare its kernel size, "
+                      "filters and bias with the table") from None
     names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
     probe_m, probe_r = _probes(model), _probes(reference)
     x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
@@ -586,11 +597,40 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
                               f"(tolerance: {TOLERANCE})")
 
 
+@contextmanager
+def _keras_resnet_builds():
+    """Record every model that Keras's own ResNet builder makes (``keras.applications.ResNet50``
+    and its siblings all call ``keras.src.applications.resnet.ResNet``) while the learner's function runs."""
+    from keras.src.applications import resnet
+
+    built, original = [], resnet.ResNet
+
+    def recording(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(model.name)
+        return model
+
+    resnet.ResNet = recording
+    try:
+        yield built
+    finally:
+        resnet.ResNet = original
+
+
 def _resnet_test(ex, target, configs, seed):
     __tracebackhide__ = True
-    fixtures = load_fixtures()
+    expect_untampered(ex)
+    fixtures = load_fixtures(exercise=ex)
     for i, (input_shape, classes) in enumerate(configs):
-        model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=MODEL_TIMEOUT)
+        with _keras_resnet_builds() as prebuilt:
+            model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=MODEL_TIMEOUT)
+        if prebuilt:
+            raise failure(ex, "the network must be built by your function, layer by layer",
+                          "a model made of your stem, the blocks and the head",
+                          f"a model made by keras.applications (Keras's ResNet builder ran and made '{prebuilt[0]}')",
+                          "keras.applications.ResNet50 is the reference this test compares with, so returning it "
+                          "proves nothing: build the stem, the stages from convolutional_block and identity_block, "
+                          "and the head, as the table describes")
         _expect_model(ex, model)
         _check_resnet_structure(ex, model, input_shape, classes)
         key = f"{ex}__params__{input_shape[0]}x{input_shape[1]}x{input_shape[2]}__{classes}"
@@ -617,7 +657,7 @@ def ResNet50_test(target):
 def ResNet50_hidden_test(target, seed=None):
     """Re-check ``ResNet50`` at a fresh input size and number of classes with fresh weights."""
     __tracebackhide__ = True
-    seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     side = int(rng.choice([48, 80, 112]))
     with guarded("ResNet50"):
@@ -759,7 +799,7 @@ def unit_forward_hidden_test(target, seed=None):
     """Re-check ``unit_forward`` on fresh random shapes against the unit built from Keras layers."""
     __tracebackhide__ = True
     ex = "unit_forward"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     m, d, h = (int(v) for v in rng.integers(2, 9, 3))
     X, params, _ = _random_chain(rng, m, d, h, 1, 1.0)
@@ -832,7 +872,7 @@ def gradient_norms_hidden_test(target, seed=None):
     """Re-check ``gradient_norms`` on a fresh random chain against automatic differentiation."""
     __tracebackhide__ = True
     ex = "gradient_norms"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     m, d, h = (int(v) for v in rng.integers(2, 7, 3))
     units, scale = int(rng.integers(3, 16)), float(rng.choice([0.25, 0.5, 1.0, 1.5]))
@@ -1029,7 +1069,7 @@ def build_cnn_hidden_test(target, seed=None):
     """Re-check ``build_cnn`` on a fresh configuration: layers, shortcuts, parameter count, outputs."""
     __tracebackhide__ = True
     ex = "build_cnn"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     depth = 2 * int(rng.integers(2, 7))
     input_shape = (int(rng.integers(8, 21)),) * 2 + (int(rng.integers(1, 5)),)
@@ -1136,9 +1176,9 @@ def _check_batchnorm(ex, target, case, momentum, epsilon, where):
     result = call_learner(ex, target, *case, training=True, momentum=momentum, epsilon=epsilon, timeout=NUMPY_TIMEOUT)
     _expect_unchanged(ex, copies, case, names)
     out, new_mm, new_mv = _expect_bn_result(ex, result, x.shape)
+    m = int(np.prod(x.shape[:-1]))      # values per channel
     if not _close(out, ref_train[0]):
         hint = f"in training mode, {BN_FORMULA}, over every axis except the last"
-        m = int(np.prod(x.shape[:-1]))
         if _close(out, _bn_formula(x, gamma, beta, mean, var * m / (m - 1), epsilon)):
             hint = ("use the biased variance (divide by the number of values, np.var's default ddof=0), "
                     "as Keras does; ddof=1 is what PyTorch stores in its running variance, not what it normalises with")
@@ -1155,7 +1195,7 @@ def _check_batchnorm(ex, target, case, momentum, epsilon, where):
         if _close(got, (1 - momentum) * old + momentum * stat):
             hint = ("momentum weights the OLD moving average: new = momentum * moving + (1 - momentum) * batch "
                     "statistic (with momentum=0.99 each batch moves it by 1 %)")
-        elif name == "new_moving_var" and _close(got, momentum * old + (1 - momentum) * stat * (x.size / C) / (x.size / C - 1)):
+        elif name == "new_moving_var" and _close(got, momentum * old + (1 - momentum) * stat * m / (m - 1)):
             hint = "Keras updates the moving variance with the same biased batch variance it normalises with (ddof=0)"
         elif _close(got, old):
             hint = "with training=True the moving statistics move towards the batch's statistics"
@@ -1185,7 +1225,7 @@ def batchnorm_forward_hidden_test(target, seed=None):
     """Re-check ``batchnorm_forward`` on a fresh shape, momentum and epsilon against Keras."""
     __tracebackhide__ = True
     ex = "batchnorm_forward"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in rng.integers(2, 6, int(rng.integers(2, 5))))
     momentum, epsilon = float(rng.choice([0.5, 0.9, 0.99])), float(rng.choice([1e-3, 0.1, 1.0]))
@@ -1308,7 +1348,7 @@ def freeze_batchnorm_hidden_test(target, seed=None):
     """Re-check ``freeze_batchnorm`` with fresh layer names and weights."""
     __tracebackhide__ = True
     ex = "freeze_batchnorm"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     with guarded(ex):
         _check_freeze(ex, target, seed)
     passed(ex + " (hidden)", f"a fresh model (seed={seed})")
@@ -1390,7 +1430,7 @@ def load_pretrained_hidden_test(target, seed=None):
     """Re-check ``load_pretrained`` on a fresh input size, number of classes and weights."""
     __tracebackhide__ = True
     ex = "load_pretrained"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     side, classes = int(rng.choice([32, 48, 80])), int(rng.integers(2, 9))
     with guarded(ex):
@@ -1535,7 +1575,7 @@ def build_transfer_model_hidden_test(target, seed=None):
     """Re-check ``build_transfer_model`` with fresh sizes, rates and weights."""
     __tracebackhide__ = True
     ex = "build_transfer_model"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     head = dict(units=int(rng.integers(5, 40)), dropout=float(rng.choice([0.2, 0.4, 0.6])),
                 l2=float(rng.choice([0.0, 1e-4, 1e-2])), learning_rate=float(rng.choice([1e-3, 5e-4, 2e-3])))
@@ -1632,7 +1672,7 @@ def start_fine_tuning_hidden_test(target, seed=None):
     """Re-check ``start_fine_tuning`` with a fresh number of stages, learning rate and weights."""
     __tracebackhide__ = True
     ex = "start_fine_tuning"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     stages, learning_rate = int(rng.integers(1, 4)), float(rng.choice([1e-4, 5e-5, 1e-5]))
     with guarded(ex):
@@ -1750,6 +1790,7 @@ def preactivation_block_test(target):
     """Check ``preactivation_block``: the V2 ordering (BN -> ReLU -> conv), the shortcut, and values in both modes."""
     __tracebackhide__ = True
     ex = "preactivation_block"
+    expect_untampered(ex)
     with guarded(ex):
         rng = np.random.default_rng(0)
         for shape, f, filters in PREACT_CONFIGS:
@@ -1769,7 +1810,7 @@ def preactivation_block_hidden_test(target, seed=None):
     """Re-check ``preactivation_block`` on a fresh bottleneck configuration against Keras's ResNet50V2 block."""
     __tracebackhide__ = True
     ex = "preactivation_block"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     F = int(rng.integers(1, 5))
     side = int(rng.integers(3, 9))
@@ -1915,11 +1956,12 @@ def grad_cam_test(target):
     """Check ``grad_cam`` on a small classifier: the predicted class, one class for all, one class per image."""
     __tracebackhide__ = True
     ex = "grad_cam"
+    expect_untampered(ex)
     with guarded(ex):
         model, images = _cam_probe(np.random.default_rng(0))
-    for class_index, what in ((None, "class_index=None (the predicted class)"), (1, "class_index=1"),
-                              ([2, 0, 1, 2], "class_index=[2, 0, 1, 2]")):
-        _cam_case(ex, target, model, images, "last_conv", class_index, f"on 4 images of 8x8, {what}")
+        for class_index, what in ((None, "class_index=None (the predicted class)"), (1, "class_index=1"),
+                                  ([2, 0, 1, 2], "class_index=[2, 0, 1, 2]")):
+            _cam_case(ex, target, model, images, "last_conv", class_index, f"on 4 images of 8x8, {what}")
     passed(ex, "heat maps for the predicted class and for given classes, against a reference Grad-CAM")
 
 
@@ -1927,15 +1969,15 @@ def grad_cam_hidden_test(target, seed=None):
     """Re-check ``grad_cam`` on a fresh classifier, another layer and fresh classes."""
     __tracebackhide__ = True
     ex = "grad_cam"
-    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+    seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
     classes = int(rng.integers(2, 6))
     with guarded(ex):
         model, images = _cam_probe(rng, side=int(rng.integers(5, 12)), widths=tuple(int(v) for v in rng.integers(2, 7, 2)),
                                    classes=classes, name="target_layer")
-    layer = "first_conv" if rng.random() < 0.5 else "target_layer"
-    given = [int(v) for v in rng.integers(0, classes, len(images))]
-    for class_index in (None, given):
-        _cam_case(ex, target, model, images, layer, class_index,
-                  f"on a fresh classifier (layer {layer!r}, class_index={class_index}, seed={seed})")
+        layer = "first_conv" if rng.random() < 0.5 else "target_layer"
+        given = [int(v) for v in rng.integers(0, classes, len(images))]
+        for class_index in (None, given):
+            _cam_case(ex, target, model, images, layer, class_index,
+                      f"on a fresh classifier (layer {layer!r}, class_index={class_index}, seed={seed})")
     passed(ex + " (hidden)", "heat maps on a fresh classifier and layer")

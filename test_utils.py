@@ -1,15 +1,23 @@
 """Helpers for ``public_tests.py``: messages, safe calls, fixtures and graph inspection.
 
 Every failure a learner sees is an ``AssertionError`` whose message has one
-format (see ``failure``): what was checked, expected vs got, and a hint. Frames
-of this module and of ``public_tests`` set ``__tracebackhide__`` so that Jupyter
-(IPython) and pytest show the message, not our internals.
+format (see ``failure``): what was checked, expected vs got, and a hint. In
+Jupyter the failure is shown without any traceback (``CheckFailure``); frames of
+this module and of ``public_tests`` set ``__tracebackhide__`` so that pytest
+hides them too.
+
+The hidden part of every graded cell runs through ``hidden_test``: it refuses a
+notebook that replaced the grader's tools (``tampering``) and reloads the test
+modules from disk before re-checking on a fresh configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 import signal
+import sys
 import threading
 import traceback
 from contextlib import contextmanager
@@ -29,7 +37,15 @@ class StudentTimeout(Exception):
 
 
 # --------------------------------------------------------------------------- messages
-def failure(exercise: str, check: str, expected=None, got=None, hint: str | None = None) -> AssertionError:
+class CheckFailure(AssertionError):
+    """A failed check. Jupyter shows only its message: IPython calls ``_render_traceback_``
+    instead of printing the traceback, which would end in our test code."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"AssertionError: {self}"]
+
+
+def failure(exercise: str, check: str, expected=None, got=None, hint: str | None = None) -> CheckFailure:
     """Build the one failure format used by every test."""
     lines = [f"{exercise}: {check}"]
     if expected is not None or got is not None:
@@ -37,7 +53,7 @@ def failure(exercise: str, check: str, expected=None, got=None, hint: str | None
         lines.append(f"    got:      {got}")
     if hint:
         lines.append(f"    hint:     {hint}")
-    return AssertionError("\n".join(lines))
+    return CheckFailure("\n".join(lines))
 
 
 def expect(condition: bool, exercise: str, check: str, expected=None, got=None, hint=None) -> None:
@@ -60,11 +76,18 @@ def short(values, n: int = 4, fmt: str = ".4f") -> str:
 
 @contextmanager
 def guarded(exercise: str):
-    """Turn an unexpected error inside the test's own analysis into a readable failure."""
+    """Run a test: its failures keep their message, an unexpected error inside the test's own
+    analysis becomes a readable failure, and nothing reaches stderr.
+
+    nbgrader gives a graded cell 0 points as soon as it writes to stderr, so a learner's
+    ``print(..., file=sys.stderr)`` or warning inside their function, or a library warning,
+    is shown on stdout instead of costing points.
+    """
     __tracebackhide__ = True
     try:
-        yield
-    except AssertionError:
+        with contextlib.redirect_stderr(sys.stdout):
+            yield
+    except CheckFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - never show the learner our traceback
         raise failure(exercise, f"the test could not analyse what your function built "
@@ -121,12 +144,16 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
             return target(*args, **kwargs)
     except NotImplementedError:
         raise failure(exercise, "the function is not implemented yet (it raised NotImplementedError)",
-                      hint="replace `raise NotImplementedError()` with your code, then run its cell again") from None
+                      "your implementation", "raise NotImplementedError()",
+                      "replace `raise NotImplementedError()` with your code, then run its cell again") from None
     except StudentTimeout:
         raise failure(exercise, f"the function did not return within {timeout:g} seconds",
-                      hint="look for a loop that never ends, or training inside a function that should only build layers") from None
+                      f"a result within {timeout:g} s", "still running when the test stopped it",
+                      "look for a loop that never ends, or training inside a function that should only build layers") from None
     except AssertionError as exc:
-        raise failure(exercise, f"your code raised AssertionError: {exc}{_learner_line(exc)}") from None
+        raise failure(exercise, f"your code raised AssertionError: {exc}{_learner_line(exc)}",
+                      "a result", "an assert in your code failed",
+                      "the values your assert checks are not what you assumed; print them, or remove the assert") from None
     except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         hint = "the error message names the layer or operation that failed"
@@ -141,7 +168,8 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
             hint = ("the array shapes do not fit: with one example per row, X has shape (m, d) and is multiplied "
                     "on the left (X @ W1 with W1 of shape (d, h)); print the shapes to find the culprit")
         raise failure(exercise, f"calling {exercise}{_call_repr(args, kwargs)} raised "
-                      f"{type(exc).__name__}: {text}{_learner_line(exc)}", hint=hint) from None
+                      f"{type(exc).__name__}: {text}{_learner_line(exc)}", "a result", type(exc).__name__,
+                      hint) from None
 
 
 def _call_repr(args, kwargs) -> str:
@@ -206,13 +234,23 @@ def deterministic_initializer():
 
 
 # --------------------------------------------------------------------------- fixtures
-def load_fixtures(path: Path | None = None) -> dict:
+def fresh_seed(seed: int | None = None) -> int:
+    """``seed`` itself, or a new seed from the operating system's entropy when it is ``None``.
+
+    The hidden tests draw their configuration from it, so each grading run checks a
+    configuration the learner has not seen; a fixed ``seed`` reproduces one run.
+    The bound 2**31 keeps it valid for every seeding API (NumPy, Keras, TensorFlow).
+    """
+    return int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+
+
+def load_fixtures(path: Path | None = None, exercise: str = "course set-up") -> dict:
     """Load the expected values (made by ``python -m tools.make_fixtures``)."""
     __tracebackhide__ = True
     path = path or FIXTURES
     if not path.is_file():
-        raise AssertionError(f"The test fixtures are missing ({path}). Restore them with `git checkout -- fixtures/` "
-                             "or rebuild them with `python -m tools.make_fixtures`.")
+        raise failure(exercise, "the file of expected values the tests compare with", str(path), "no such file",
+                      "restore it with `git checkout -- fixtures/` or rebuild it with `python -m tools.make_fixtures`")
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
@@ -286,18 +324,93 @@ def kinds_with_fused(ops) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- hidden tests
-def hidden_test(exercise: str, target) -> None:
-    """Run ``public_tests.<exercise>_hidden_test(target)`` with the test modules freshly reloaded from disk.
+# --------------------------------------------------------------------------- the grader's tools
+# What a notebook must not replace: the library functions and classes the tests compute with.
+# Their state when this module is first imported (the setup cell, before any learner code) is
+# kept; a reload (see hidden_test) keeps the first snapshot.
+LIBRARY_NAMESPACES = ("numpy", "numpy.random", "numpy.testing", "numpy.linalg",
+                      "keras", "keras.ops", "keras.layers", "keras.models", "keras.applications", "keras.initializers")
+COURSE_MODULES = ("resnets_utils", "test_utils", "public_tests")     # reloaded in this order by hidden_test
 
-    The hidden part of a graded cell calls it as
-    ``importlib.reload(importlib.import_module("test_utils")).hidden_test("<exercise>", <exercise>)``,
-    so nothing a notebook assigned to the test modules is used for the re-check.
+
+def _callables(module) -> dict:
+    return {name: value for name, value in vars(module).items() if callable(value) and not name.startswith("__")}
+
+
+def _snapshot(snapshot: dict) -> dict:
+    """Add the namespaces imported since the last call to ``snapshot`` (first state wins)."""
+    for name in LIBRARY_NAMESPACES:
+        if name not in snapshot and name in sys.modules:
+            snapshot[name] = _callables(sys.modules[name])
+    return snapshot
+
+
+_LIBRARY_SNAPSHOT = _snapshot(globals().get("_LIBRARY_SNAPSHOT", {}))
+
+
+def _defined_in_notebook(value) -> bool:
+    """Whether a function or class was written in the notebook (or an interactive session)."""
+    return getattr(value, "__module__", None) == "__main__"
+
+
+def tampering(namespace: dict | None = None) -> list[str]:
+    """What code in the notebook replaced among the grader's tools, as short descriptions.
+
+    Checked: the callables of numpy and Keras that the tests use (``LIBRARY_NAMESPACES``),
+    against their state when this module was first imported, and for functions written in
+    the notebook; the functions of the course's own modules; and, when ``namespace`` (the
+    notebook's globals) is given, the test functions' names in it. A deliberate attack on
+    Python itself (the import system, builtins, Keras's classes) is out of reach of any
+    check that runs in the learner's own kernel; the instructor sees such code in the
+    submission.
+    """
+    problems = []
+    for module_name, before in _snapshot(_LIBRARY_SNAPSHOT).items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        now = vars(module)
+        for name, value in before.items():
+            if name in now and now[name] is not value:
+                problems.append(f"{module_name}.{name} was replaced")
+        problems += [f"{module_name}.{name} is a function written in the notebook" for name, value in now.items()
+                     if name not in before and _defined_in_notebook(value)]
+    for module_name in COURSE_MODULES:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            problems += [f"{module_name}.{name} was replaced by a function written in the notebook"
+                         for name, value in vars(module).items() if _defined_in_notebook(value)]
+    if namespace is not None:
+        tests = sys.modules.get("public_tests")
+        names = set(getattr(tests, "__all__", ())) | {"hidden_test"}
+        problems += [f"`{name}` was redefined in the notebook" for name in sorted(names)
+                     if callable(namespace.get(name)) and _defined_in_notebook(namespace[name])]
+    return problems
+
+
+def expect_untampered(exercise: str, namespace: dict | None = None) -> None:
+    """Fail when the notebook replaced any of the grader's tools (see ``tampering``)."""
+    __tracebackhide__ = True
+    problems = tampering(namespace)
+    if problems:
+        raise failure(exercise, "the tests need numpy, Keras and the course's test functions as installed",
+                      "nothing redefined or monkeypatched", "; ".join(problems[:4]) + (" ..." if len(problems) > 4 else ""),
+                      "remove the lines that replace these functions, restart the kernel and run all cells again")
+
+
+def hidden_test(exercise: str, target) -> None:
+    """Run ``public_tests.<exercise>_hidden_test(target)`` with test code that the notebook cannot have changed.
+
+    The hidden part of a graded cell calls this as
+    ``importlib.reload(importlib.import_module("test_utils")).hidden_test("<exercise>", <exercise>)``:
+    the reload restores this module from disk, then this function refuses a notebook that
+    replaced the grader's tools (numpy, Keras, the test functions) and reloads the course's
+    modules, so nothing the notebook assigned to them is used, before the fresh-configuration
+    re-check.
     """
     __tracebackhide__ = True
-    import importlib
-    import sys
-
-    for name in ("resnets_utils", "test_utils", "public_tests"):
-        importlib.reload(importlib.import_module(name))
+    with guarded(exercise):
+        expect_untampered(exercise, sys._getframe(1).f_globals)
+        for name in COURSE_MODULES:
+            importlib.reload(importlib.import_module(name))
     getattr(sys.modules["public_tests"], f"{exercise}_hidden_test")(target)

@@ -114,6 +114,9 @@ MUTANTS = [
         f"        mean, var = x.mean(axis={BATCH_AXES}), x.var(axis={BATCH_AXES})\n")),
     _m("batchnorm_forward", "unbiased_variance", "unbiased variance (ddof=1)", "use the biased variance",
        ("        var = x.var(axis=axes)", "        var = x.var(axis=axes, ddof=1)")),
+    _m("batchnorm_forward", "unbiased_moving_variance", "moving variance updated with the unbiased batch variance "
+       "(PyTorch's running_var)", "same biased batch variance it normalises with",
+       (BN_VAR_UPDATE, "        new_moving_var = momentum * moving_var + (1 - momentum) * x.var(axis=axes, ddof=1)\n")),
     _m("batchnorm_forward", "momentum_swapped", "momentum applied to the batch statistic", "momentum weights the OLD",
        (BN_MEAN_UPDATE, "        new_moving_mean = (1 - momentum) * moving_mean + momentum * mean\n"),
        (BN_VAR_UPDATE, "        new_moving_var = (1 - momentum) * moving_var + momentum * var\n")),
@@ -308,6 +311,55 @@ VARIANTS = [
        ('layers.ZeroPadding2D((3, 3), name="conv1_pad")', "layers.ZeroPadding2D(3)"),
        ('    X = layers.Dense(classes, activation="softmax", name="predictions")(X)\n',
         "    X = layers.Dense(classes)(X)\n    X = layers.Softmax()(X)\n")),
+    _v("identity_block", "steps_in_a_loop", "the three steps in a loop, integer kernel sizes, axis=-1, layers.ReLU",
+       ('    # Step 1: squeeze the channels to F1 with a 1x1 convolution.\n'
+        f'    {STEP1_ID}\n    X = {BN}(X)\n    {RELU}\n\n'
+        "    # Step 2: the f x f convolution; 'same' padding keeps n_H and n_W.\n"
+        f'    {STEP2}\n    X = {BN}(X)\n    {RELU}\n\n'
+        '    # Step 3: restore F3 channels; no ReLU before the addition.\n'
+        '    X = layers.Conv2D(F3, (1, 1), strides=(1, 1), padding="valid", kernel_initializer=initializer(seed=0))(X)\n'
+        f'    X = {BN}(X)\n',
+        '    for i, (F, k) in enumerate([(F1, 1), (F2, f), (F3, 1)]):\n'
+        '        X = layers.Conv2D(F, k, padding="same" if k > 1 else "valid", kernel_initializer=initializer(seed=0))(X)\n'
+        '        X = layers.BatchNormalization(axis=-1, epsilon=1.001e-5)(X)\n'
+        '        if i < 2:\n'
+        '            X = layers.ReLU()(X)\n')),
+    _v("convolutional_block", "conv_bn_helper", "a local conv + BatchNorm (+ ReLU) helper, the shortcut built first",
+       ('    # Main path, step 1: the stride s shrinks height and width here.\n'
+        f'    {STEP1_CONV}\n    X = {BN}(X)\n    {RELU}\n\n'
+        "    # Step 2: f x f convolution with 'same' padding.\n"
+        f'    {STEP2}\n    X = {BN}(X)\n    {RELU}\n\n'
+        '    # Step 3: back to F3 channels, no ReLU yet.\n'
+        '    X = layers.Conv2D(F3, (1, 1), strides=(1, 1), padding="valid", kernel_initializer=initializer(seed=0))(X)\n'
+        f'    X = {BN}(X)\n\n'
+        '    # Projection shortcut: same stride and channels as the main path.\n' + SHORTCUT_CONV + SHORTCUT_BN,
+        '    def conv_bn(Z, filters, kernel, stride, relu):\n'
+        '        Z = layers.Conv2D(filters, kernel, strides=stride, padding="same" if kernel > 1 else "valid",\n'
+        '                          kernel_initializer=initializer(seed=0))(Z)\n'
+        '        Z = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(Z)\n'
+        '        return layers.Activation("relu")(Z) if relu else Z\n\n'
+        '    X_shortcut = conv_bn(X_shortcut, F3, 1, s, relu=False)\n'
+        '    X = conv_bn(X, F1, 1, s, relu=True)\n'
+        '    X = conv_bn(X, F2, f, 1, relu=True)\n'
+        '    X = conv_bn(X, F3, 1, 1, relu=False)\n')),
+    _v("ResNet50", "stages_spelled_out", "the 16 blocks called one by one with positional arguments, MaxPool2D(3, 2)",
+       ("    for blocks, filters, s in STAGES:\n"
+        "        X = convolutional_block(X, f=3, filters=filters, s=s)\n"
+        "        for _ in range(blocks - 1):\n"
+        "            X = identity_block(X, f=3, filters=filters)\n",
+        "    X = convolutional_block(X, 3, [64, 64, 256], 1)\n"
+        "    X = identity_block(X, 3, [64, 64, 256])\n"
+        "    X = identity_block(X, 3, [64, 64, 256])\n"
+        "    X = convolutional_block(X, 3, [128, 128, 512], 2)\n"
+        "    for _ in range(3):\n"
+        "        X = identity_block(X, 3, [128, 128, 512])\n"
+        "    X = convolutional_block(X, 3, [256, 256, 1024], 2)\n"
+        "    for _ in range(5):\n"
+        "        X = identity_block(X, 3, [256, 256, 1024])\n"
+        "    X = convolutional_block(X, 3, [512, 512, 2048], 2)\n"
+        "    X = identity_block(X, 3, [512, 512, 2048])\n"
+        "    X = identity_block(X, 3, [512, 512, 2048])\n"),
+       ('layers.MaxPooling2D((3, 3), strides=(2, 2), name="pool1_pool")', "layers.MaxPool2D(3, 2)")),
 ]
 
 # ---- transfer learning (appended; keep new entries at the end of MUTANTS and VARIANTS)

@@ -26,8 +26,9 @@ from .notebooks import ROOT, SOURCE
 LEAK_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "_hidden_test")
 
 
-def assignments() -> list[str]:
-    return sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and not p.name.startswith("."))
+def assignments(source: Path = SOURCE) -> list[str]:
+    """The assignment folders of ``source`` (by default the course's ``source/``), in course order."""
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def nbgrader_env(**extra: str) -> dict:

@@ -1,0 +1,189 @@
+"""Broken, adversarial and renamed submissions: what a class really hands in.
+
+Each entry is one student of the temporary course in ``test_nbgrader_roundtrip.py``,
+graded by the real ``nbgrader autograde`` together with everybody else. A student
+starts from the model submission (the release answered with the reference
+solutions) and changes it for the exercises the entry targets: every graded
+exercise of the course (``EVERY``), the course's first one (``FIRST``; the cheapest
+notebook to grade), or named exercises (skipped when the course has none of them).
+``score`` is what the targeted exercise's graded cell must get ("full" or "zero");
+every other graded cell of the submitted notebooks must keep full marks. ``evidence``
+is text that must appear in the graded cell's output ("graded"), in the answer cell's
+output ("answer"), or in what ``tools.grade autograde`` prints ("autograde").
+Entries with ``score=None`` are not graded at all: the instructor gets an instruction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.catalogue import FINAL, MUTANTS
+from tools.notebooks import nbgrader_meta, solution_source
+
+EVERY, FIRST = "every", "first"
+
+
+@dataclass(frozen=True)
+class Adversary:
+    id: str                       # also the student id
+    what: str
+    targets: object               # EVERY, FIRST or a tuple of exercise names
+    score: str | None             # "full", "zero", or None (not graded; see evidence)
+    evidence: tuple = ()          # (where, text) or (where, text, exercise) tuples; default: the first target
+    answer: object = None         # (exercise, reference answer code) -> the submitted answer cell
+    notebook: object = None       # (notebook node, exercise) -> None: further edits
+    file_name: object = None      # (notebook file name) -> the name the student submits it under
+    raw: str | None = None        # the bytes of the submitted file instead of a notebook
+
+
+# ---------------------------------------------------------------- answers
+def _stub(body: str):
+    return lambda ex, ref: f"def {ex}(*args, **kwargs):\n    {body}\n"
+
+
+def _redefines_tests(ex, ref):
+    return (f"def {ex}(*args, **kwargs):\n    return None\n\n\n"
+            "import public_tests\nimport test_utils\n\n\n"
+            "def _always_pass(*args, **kwargs):\n    print('[PASS] all checks passed')\n\n\n"
+            f"{ex}_test = _always_pass\n"
+            f"public_tests.{ex}_test = _always_pass\n"
+            f"public_tests.{ex}_hidden_test = _always_pass\n"
+            "test_utils.hidden_test = _always_pass\n"
+            "test_utils.expect = _always_pass\n")
+
+
+def _mutant(exercise: str, mutant_id: str) -> str:
+    """The answer cell of a catalogue mutant (tests/catalogue.py)."""
+    from tools.notebooks import find_exercise
+
+    entry = next(m for m in MUTANTS if (m.exercise, m.id) == (exercise, mutant_id))
+    _, nb, index = find_exercise(exercise)
+    code = nb.cells[index].source
+    for old, new in entry.edits:
+        code = code.replace(old, new)
+    return solution_source(code)
+
+
+def _patches_numpy(ex, ref):
+    # BatchNorm hard-wired to training mode fails only the value comparisons, which numpy.max
+    # returning 0 would make pass: |got - expected| would always look like 0.
+    return (_mutant(ex, "bn_training_true") + "\n\n\nimport numpy\n"
+            "numpy.allclose = lambda *args, **kwargs: True\nnumpy.max = lambda *args, **kwargs: 0.0\n")
+
+
+def _replays_fixtures(ex, ref):
+    # Correct layers, except that the final "ReLU" replays the stored expected outputs for the
+    # visible test's inputs (read from the fixtures file) and does nothing for any other input.
+    return ("import test_utils\n\n"
+            "STORED = dict(np.load(test_utils.FIXTURES))\n\n\n"
+            "class Replay(layers.ReLU):\n"
+            "    def call(self, inputs, training=None):\n"
+            "        for key, value in STORED.items():\n"
+            f"            if key.startswith('{ex}__') and key.endswith('__inference') and tuple(inputs.shape) == value.shape:\n"
+            "                return keras.ops.convert_to_tensor(STORED[key.replace('inference', 'training')] if training else value)\n"
+            "        return inputs\n\n\n"
+            + ref.replace(FINAL, '    X = layers.Add()([X, X_shortcut])\n    X = Replay()(X)\n'))
+
+
+def _visible_configs_only(ex, ref):
+    # Right for the three (f, filters, s) of the visible test, no final ReLU for anything else.
+    return ("VISIBLE = [(3, [2, 4, 5], 2), (2, [3, 2, 6], 1), (3, [2, 3, 5], 3)]\n\n\n"
+            + ref.replace(FINAL, '    X = layers.Add()([X, X_shortcut])\n'
+                                 '    if (f, list(filters), s) in VISIBLE:\n'
+                                 '        X = layers.Activation("relu")(X)\n'))
+
+
+def _loops_forever(ex, ref):
+    return ref + "\n\n# a debugging loop left behind\nwhile True:\n    pass\n"
+
+
+def _noisy(ex, ref):
+    return (ref + "\n\nimport sys\nimport warnings\n\nwarnings.simplefilter('always')\n"
+            f"_reference = {ex}\n\n\n"
+            f"def {ex}(*args, **kwargs):\n"
+            "    print('debug: building')\n"
+            "    print('debug: this goes to stderr', file=sys.stderr)\n"
+            "    warnings.warn('a warning raised by the learner')\n"
+            "    for i in range(3000):\n"
+            "        print('a very long output, line', i)\n"
+            "    return _reference(*args, **kwargs)\n")
+
+
+# ---------------------------------------------------------------- notebook edits
+def _graded_cell(nb, ex):
+    return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == f"{ex}_tests")
+
+
+def _delete_graded_cell(nb, ex):
+    nb.cells.remove(_graded_cell(nb, ex))
+
+
+def _edit_locked_cell(nb, ex):
+    _graded_cell(nb, ex).source = "print('[PASS] all tests passed')"
+
+
+def _duplicate_cells(nb, ex):
+    import copy
+
+    def duplicate(cell):
+        twin = copy.deepcopy(cell)
+        twin.id = f"{cell.id}-copy"[-64:]              # Jupyter gives a pasted cell a new id
+        return twin
+
+    answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == ex)
+    broken = duplicate(answer)
+    broken.source = f"def {ex}(*args, **kwargs):\n    return None\n"
+    nb.cells.insert(nb.cells.index(answer), broken)          # an earlier, broken copy of the answer cell
+    graded = _graded_cell(nb, ex)
+    nb.cells.insert(nb.cells.index(graded) + 1, duplicate(graded))
+
+
+ADVERSARIES = [
+    # ---- broken solutions, in every exercise
+    Adversary("raises", "the function raises an exception", EVERY, "zero",
+              (("graded", "raised ValueError"),), answer=_stub("raise ValueError('a bug in my code')")),
+    Adversary("returns_none", "the function returns None", EVERY, "zero",
+              (("graded", "returned None"),), answer=_stub("return None")),
+    Adversary("returns_numpy", "the function returns a NumPy array instead of a Keras tensor or model", EVERY, "zero",
+              (("graded", "numpy.ndarray", "identity_block"),),     # (unit_forward may return an array: its shape is wrong)
+              answer=_stub("return np.zeros((1, 4, 4, 3), dtype='float32')")),
+    # ---- cheating
+    Adversary("redefines_tests", "a wrong answer, and the answer cell redefines the test functions and "
+              "monkeypatches public_tests and test_utils so that they always pass", EVERY, "zero",
+              (("graded", "replaced by a function written in the notebook"),), answer=_redefines_tests),
+    Adversary("patches_numpy", "BatchNorm hard-wired to training mode, and numpy.allclose and numpy.max replaced so "
+              "that every comparison passes", ("identity_block",), "zero",
+              (("graded", "numpy.max was replaced"),), answer=_patches_numpy),
+    Adversary("replays_fixtures", "reads the fixtures file and replays the visible test's expected outputs; "
+              "no final ReLU for any other input", ("identity_block",), "zero",
+              (("graded", "[PASS] identity_block: all checks passed"), ("graded", "fresh configuration")),
+              answer=_replays_fixtures),
+    Adversary("visible_configs_only", "right only for the visible test's three configurations (hard-coded)",
+              ("convolutional_block",), "zero",
+              (("graded", "[PASS] convolutional_block: all checks passed"), ("graded", "fresh configuration")),
+              answer=_visible_configs_only),
+    Adversary("keras_applications", "returns keras.applications.ResNet50 instead of building the network",
+              ("ResNet50",), "zero", (("graded", "made by keras.applications"),),
+              answer=lambda ex, ref: ("def ResNet50(input_shape=(64, 64, 3), classes=6):\n"
+                                      "    return keras.applications.ResNet50(weights=None, input_shape=input_shape, "
+                                      "classes=classes)\n")),
+    # ---- the notebook itself
+    Adversary("loops_forever", "a correct function, then an infinite loop in the answer cell: the cell times out, "
+              "the rest of the notebook still runs and is graded", FIRST, "full",
+              (("answer", "CellTimeoutError"),), answer=_loops_forever),
+    Adversary("deletes_graded_cell", "the graded test cell deleted: nbgrader puts it back and grades it",
+              FIRST, "full", notebook=_delete_graded_cell),
+    Adversary("edits_locked_cell", "a wrong answer, and the locked test cell replaced by a print: the checksum "
+              "differs, so the original test runs", FIRST, "zero", (("graded", "returned None"),),
+              answer=_stub("return None"), notebook=_edit_locked_cell),
+    Adversary("duplicates_cells", "a broken copy of the answer cell above the right one, and the graded cell "
+              "twice: graded once, on the definition that runs last", FIRST, "full", notebook=_duplicate_cells),
+    Adversary("noisy", "prints, writes to stderr, raises a warning and prints 6000 lines inside the graded "
+              "function: no points lost, output truncated", FIRST, "full",
+              (("graded", "... Output truncated ..."),), answer=_noisy),
+    Adversary("renamed", "the notebook submitted under another name (Jupyter's '-Copy1')", FIRST, None,
+              (("autograde", "-Copy1.ipynb: not a notebook of"), ("autograde", "mv ")),
+              file_name=lambda name: name.replace(".ipynb", "-Copy1.ipynb")),
+    Adversary("corrupt", "a file that is not a notebook (truncated JSON)", FIRST, None,
+              (("autograde", "not a readable notebook"),), raw='{"cells": [{"cell_type": "code", "sou'),
+]

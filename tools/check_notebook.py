@@ -1,0 +1,132 @@
+"""Check my notebook before I submit it: run it as the grader does and list the graded cells that fail.
+
+Usage (from the repository root)::
+
+    python -m tools.check_notebook notebooks/02_identity_block/identity_block.ipynb
+    make check NB=notebooks/02_identity_block/identity_block.ipynb
+    python -m tools.check_notebook                 # every notebook in notebooks/
+
+The notebook runs from top to bottom in a fresh kernel, in its own folder and in fast
+mode, through nbgrader's ``Validator`` (what ``nbgrader validate`` does, with the
+course's configuration); the file itself is not changed. The exit status is 0 when
+every graded cell passes and 1 otherwise, unlike ``nbgrader validate``, which exits
+with 0 even when tests fail. Your notebook holds the visible tests only: the hidden
+tests run when your instructor grades, so passing here is necessary for full marks,
+not a guarantee.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+
+from .notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, read
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b")
+
+
+def course_config(course: Path = ROOT):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+
+
+def _validator(config):
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute, IgnorePattern
+    from nbgrader.validator import Validator
+    from traitlets import List
+
+    class CourseValidator(Validator):
+        """nbgrader's Validator, which also drops the stderr lines autograding ignores (IgnorePattern)."""
+        preprocessors = List([CheckCellMetadata, ClearOutput, Execute, IgnorePattern])
+
+    return CourseValidator(config=config)
+
+
+def error_message(raw: str) -> str:
+    """The part of a cell's error output a learner needs: from the exception's name to the end."""
+    lines = ANSI.sub("", raw).rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if ERROR_LINE.match(line)]
+    return "\n".join(lines[starts[-1]:] if starts else lines[-10:])
+
+
+@contextmanager
+def kernel_stderr_silenced():
+    """The kernel inherits this process's stderr, where TensorFlow logs its start-up; hide those lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check(path: Path, config=None) -> tuple[bool, list[str]]:
+    """Run one notebook; ``(passed, report lines)``."""
+    nb = nbformat.read(str(path), as_version=4)
+    graded = [c for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    total = sum(float(nbgrader_meta(c).get("points", 0)) for c in graded)
+    with kernel_stderr_silenced():
+        results = _validator(config if config is not None else course_config()).validate(str(path))
+    report = []
+    if results.get("type_changed") or results.get("changed"):
+        cells = results.get("type_changed", []) + results.get("changed", [])
+        report.append(f"  {len(cells)} locked cell(s) were changed; the grader puts back the original, so your edit "
+                      "does not count. Undo it (copy the cell from a fresh copy of the notebook):")
+        report += [f"    - {cell['source'].splitlines()[0] if cell['source'] else '(empty cell)'}" for cell in cells]
+        return False, report
+    release = SOURCE / path.parent.name / path.name
+    if release.is_file():
+        present = {nbgrader_meta(c).get("grade_id") for c in graded}
+        report += [f"  note: the graded cell {name} is not in your notebook (deleted?); the grader puts it back and "
+                   "runs it" for name in (nbgrader_meta(c).get("grade_id") for c in read(release).cells
+                                          if nbgrader_meta(c).get("grade")) if name not in present]
+    failed = results.get("failed", [])
+    lost = 0.0
+    for item in failed:
+        cell = next((c for c in graded if c.source.strip() == item["source"]), None)
+        name = nbgrader_meta(cell).get("grade_id", "?") if cell else "a graded cell"
+        points = float(nbgrader_meta(cell).get("points", 0)) if cell else 0.0
+        lost += points
+        report.append(f"  FAIL  {name} ({points:g} points)")
+        report += [f"        {line}" for line in error_message(item["raw_error"]).splitlines()]
+    if failed:
+        report.append(f"  {len(failed)} of {len(graded)} graded cells fail: {total - lost:g} of {total:g} points "
+                      "from the visible tests. Fix them before you submit.")
+    else:
+        report.append(f"  all {len(graded)} graded cells pass ({total:g} of {total:g} points from the visible tests; "
+                      "the hidden tests run when your instructor grades)")
+    return not failed, report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    paths = args.notebooks or sorted(RELEASE.glob("*/*.ipynb"))
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such notebook: {', '.join(map(str, missing))}")
+    config = course_config()
+    ok = True
+    for path in paths:
+        print(path)
+        passed, report = check(path.resolve(), config)
+        print("\n".join(report))
+        ok &= passed
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The instructor's nbgrader workflow: one command per step.
+
+Run from the repository root, which is the course folder (``nbgrader_config.py``,
+``source/``, and the git-ignored ``gradebook.db``, ``submitted/``, ``autograded/``,
+``feedback/``). ``--course DIR`` runs the same steps in another folder holding
+``nbgrader_config.py`` and ``source/`` (the test suite uses a temporary one).
+
+Usage::
+
+    python -m tools.grade release                    # make assign: notebooks/ + gradebook.db
+    python -m tools.grade students alice bob         # make students ADD="alice bob"
+    python -m tools.grade students --roster r.csv    # make students ROSTER=r.csv (nbgrader's CSV: id,first_name,...)
+    python -m tools.grade autograde [ASSIGNMENT ...] # make autograde: grades submitted/<student>/<assignment>/
+    python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
+    python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
+
+``autograde`` first checks the names of the submitted notebooks (nbgrader silently
+skips a renamed one) and prints what to do about each problem; it then grades every
+student of each assignment in one ``nbgrader autograde`` call, in fast mode (nbgrader
+sets ``NBGRADER_EXECUTION``), and prints the scores and the grading seconds per
+student. It exits with 1 when a submission needs the instructor's attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+
+from .notebooks import ROOT
+from .release import assignments, nbgrader_env
+
+FAILED = re.compile(r"There was an error processing assignment '([^']+)' for student '([^']+)'")
+
+
+def nbgrader(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` in ``course`` with the course's configuration."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env or nbgrader_env(),
+                          capture_output=True, text=True)
+
+
+def _require(proc: subprocess.CompletedProcess, what: str) -> None:
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def db_url(course: Path) -> str:
+    return f"sqlite:///{course / 'gradebook.db'}"
+
+
+# --------------------------------------------------------------------------- steps
+def release(course: Path) -> int:
+    """Release every assignment to notebooks/ and record it (cells, points, checksums) in the gradebook."""
+    for name in assignments(course / "source"):
+        _require(nbgrader(course, "generate_assignment", name, "--force"), f"nbgrader generate_assignment {name}")
+        print(f"released {name} -> notebooks/{name}/")
+    return 0
+
+
+def students(course: Path, ids: list[str], roster: Path | None) -> int:
+    """Add students to the gradebook, from ids or from a roster CSV, in one nbgrader call."""
+    if roster is None and not ids:
+        raise SystemExit("give student ids (students alice bob) or a roster (students --roster roster.csv)")
+    with tempfile.TemporaryDirectory() as tmp:
+        if roster is None:
+            roster = Path(tmp) / "students.csv"
+            with roster.open("w", newline="") as f:
+                csv.writer(f).writerows([["id"]] + [[i] for i in ids])
+        _require(nbgrader(course, "db", "student", "import", str(Path(roster).resolve())), "nbgrader db student import")
+    print(f"gradebook: {len(_student_ids(course))} students")
+    return 0
+
+
+def check_submissions(course: Path) -> list[str]:
+    """Problems with the names or the format of the submitted notebooks, each with what to do."""
+    problems = []
+    known = set(assignments(course / "source"))
+    submitted = course / "submitted"
+    for folder in sorted(p for p in submitted.glob("*/*") if p.is_dir()):
+        assignment = folder.name
+        rel = folder.relative_to(course)
+        if assignment not in known:
+            problems.append(f"{rel}/: no assignment is called {assignment!r} ({', '.join(sorted(known))}); "
+                            f"move the student's files to the right assignment folder")
+            continue
+        expected = sorted(p.name for p in (course / "source" / assignment).glob("*.ipynb"))
+        found = sorted(p.name for p in folder.glob("*.ipynb"))
+        for name in found:
+            try:
+                nbformat.read(str(folder / name), as_version=4)
+            except Exception as exc:  # noqa: BLE001 - any reading error is reported the same way
+                problems.append(f"{rel}/{name}: not a readable notebook ({type(exc).__name__}); nbgrader cannot "
+                                "grade it; ask the student to submit the file again")
+        for name in sorted(set(found) - set(expected)):
+            missing = [e for e in expected if e not in found]
+            if missing:
+                problems.append(f"{rel}/{name}: not a notebook of {assignment} (it expects {', '.join(expected)}), "
+                                f"so nbgrader skips it and {missing[0]} scores 0. If it is the student's work, rename "
+                                f"it and grade again: mv '{rel}/{name}' '{rel}/{missing[0]}'")
+            else:
+                problems.append(f"{rel}/{name}: not a notebook of {assignment}; nbgrader grades "
+                                f"{', '.join(expected)} and ignores this file")
+    return problems
+
+
+def autograde(course: Path, names: list[str] | None = None, env: dict | None = None) -> int:
+    """Grade every submission of the given assignments (default: all that have submissions)."""
+    problems = check_submissions(course)
+    if problems:
+        print(f"{len(problems)} submission problem(s) need your attention:")
+        print("\n".join(f"  - {p}" for p in problems))
+    names = names or [a for a in assignments(course / "source") if any((course / "submitted").glob(f"*/{a}"))]
+    if not names:
+        print("nothing to grade: put submissions at submitted/<student>/<assignment>/<notebook>.ipynb")
+        return 0
+    failed, seconds = [], defaultdict(float)
+    for name in names:
+        start = time.time()
+        proc = nbgrader(course, "autograde", name, "--force", env=env)
+        failed += FAILED.findall(proc.stdout + proc.stderr)
+        if proc.returncode != 0 and not FAILED.search(proc.stdout + proc.stderr):
+            _require(proc, f"nbgrader autograde {name}")
+        for student, s in grading_seconds(course, name, start).items():
+            seconds[student] += s
+    for assignment, student in failed:
+        print(f"  - nbgrader could not grade submitted/{student}/{assignment}/ (see the messages above, or run "
+              f"`nbgrader autograde {assignment} --student {student}` for nbgrader's log)")
+    print(score_table(course, seconds))
+    return 1 if problems or failed else 0
+
+
+def grading_seconds(course: Path, assignment: str, start: float) -> dict[str, float]:
+    """Seconds nbgrader spent on each student's notebooks of ``assignment`` since ``start``.
+
+    nbgrader grades the students one after the other and writes each autograded notebook
+    when it is done with it, so the time between consecutive writes is one notebook's
+    grading (the first one also carries nbgrader's start-up).
+    """
+    written = sorted((p.stat().st_mtime, p.parent.parent.name)
+                     for p in (course / "autograded").glob(f"*/{assignment}/*.ipynb") if p.stat().st_mtime >= start)
+    seconds, previous = defaultdict(float), start
+    for mtime, student in written:
+        seconds[student] += mtime - previous
+        previous = mtime
+    return dict(seconds)
+
+
+def feedback(course: Path, names: list[str] | None = None) -> int:
+    """Write HTML feedback for every autograded submission."""
+    names = names or [a for a in assignments(course / "source") if any((course / "autograded").glob(f"*/{a}"))]
+    for name in names:
+        _require(nbgrader(course, "generate_feedback", name, "--force"), f"nbgrader generate_feedback {name}")
+    pages = sorted((course / "feedback").glob("*/*/*.html"))
+    print(f"{len(pages)} feedback pages in feedback/<student>/<assignment>/")
+    return 0
+
+
+def grades(course: Path, to: str = "grades.csv") -> int:
+    """Export every score to a CSV file (nbgrader export) and print the table."""
+    _require(nbgrader(course, "export", "--to", to), "nbgrader export")
+    print(score_table(course))
+    print(f"wrote {to}")
+    return 0
+
+
+# --------------------------------------------------------------------------- gradebook
+def _student_ids(course: Path) -> list[str]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url(course)) as gb:
+        return sorted(s.id for s in gb.students)
+
+
+def scores(course: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """``{(student, assignment): (score, max_score)}`` for every submission in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(db_url(course)) as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                out[(submission.student.id, assignment.name)] = (submission.score, submission.max_score)
+    return out
+
+
+def score_table(course: Path, seconds: dict | None = None) -> str:
+    table = scores(course)
+    names = sorted({a for _, a in table})
+    people = sorted({s for s, _ in table})
+    header = ["student"] + names + ["total"] + (["grading seconds"] if seconds else [])
+    rows = [header]
+    for student in people:
+        cells = [table.get((student, a)) for a in names]
+        total = (sum(c[0] for c in cells if c), sum(c[1] for c in cells if c))
+        row = [student] + [f"{c[0]:g}/{c[1]:g}" if c else "-" for c in cells] + [f"{total[0]:g}/{total[1]:g}"]
+        if seconds:
+            row.append(f"{seconds.get(student, 0.0):.1f}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=ROOT, help="course folder (default: the repository root)")
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("release", help="release every assignment and record it in the gradebook")
+    p = sub.add_parser("students", help="add students to the gradebook")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--roster", type=Path, help="CSV file with an 'id' column (nbgrader db student import)")
+    for step in ("autograde", "feedback"):
+        sub.add_parser(step).add_argument("assignments", nargs="*", help="default: every assignment with submissions")
+    sub.add_parser("grades").add_argument("--to", default="grades.csv", help="CSV file, relative to the course")
+    args = parser.parse_args(argv)
+    course = args.course.resolve()
+    if not (course / "nbgrader_config.py").is_file():
+        raise SystemExit(f"{course} is not a course folder (no nbgrader_config.py)")
+    if args.step == "release":
+        return release(course)
+    if args.step == "students":
+        return students(course, args.ids, args.roster)
+    if args.step == "autograde":
+        return autograde(course, args.assignments)
+    if args.step == "feedback":
+        return feedback(course, args.assignments)
+    return grades(course, args.to)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
