@@ -37,6 +37,8 @@ __all__ = [
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
     "refresh_batchnorm_statistics", "producer", "walk_nodes", "GESTURE_NAMES", "Pretrained",
     "imagenet_resnet50", "course_resnet50", "pretrained_resnet50", "course_cache_dir",
+    "CIFAR10_ENV", "CIFAR10_CLASSES", "Cifar10", "load_cifar10", "read_cifar10_folder", "write_cifar10_folder",
+    "make_cifar10_standin", "standin_folder",
 ]
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -552,3 +554,392 @@ def pretrained_resnet50(input_shape=(64, 64, 3), cache_dir=None, course_cache=No
             raise RuntimeError(f"{WEIGHTS_ENV}=imagenet, but the ImageNet weights are neither cached nor downloadable")
         print("Falling back to the course's own pretrained ResNet-50 (finger counting, a different task).")
     return course_resnet50(input_shape, cache_dir=course_cache)
+
+
+# --------------------------------------------------------------------------- CIFAR-10 (case study)
+CIFAR10_ENV = "RESNET_COURSE_CIFAR10"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_FILES = CIFAR10_TRAIN_FILES + ("test_batch", "batches.meta")
+STANDIN_VERSION = 1          # bump when the stand-in's drawing changes: the cached copy is then rebuilt
+STANDIN_PER_CLASS = (1000, 200)   # training and test images per class of the stand-in
+
+
+class Cifar10(tuple):
+    """What ``load_cifar10`` returns: ``(x_train, y_train, x_test, y_test, class_names)`` plus where it came from.
+
+    Unpack it like the other loaders, or use the attributes ``x_train``, ``y_train``,
+    ``x_test``, ``y_test``, ``class_names``, ``source`` (``"folder"``, ``"keras"`` or
+    ``"standin"``) and ``description`` (one sentence to print).
+    """
+
+    def __new__(cls, x_train, y_train, x_test, y_test, class_names, source, description):
+        self = super().__new__(cls, (x_train, y_train, x_test, y_test, class_names))
+        self.source, self.description = source, description
+        return self
+
+    x_train = property(lambda self: self[0])
+    y_train = property(lambda self: self[1])
+    x_test = property(lambda self: self[2])
+    y_test = property(lambda self: self[3])
+    class_names = property(lambda self: self[4])
+
+    @property
+    def is_cifar10(self) -> bool:
+        return self.source != "standin"
+
+
+_CIFAR_REMEDY = (f"Point {CIFAR10_ENV} at the folder `cifar-10-batches-py` unpacked from the official "
+                 "`cifar-10-python.tar.gz` (all of data_batch_1..5, test_batch and batches.meta), "
+                 f"or unset {CIFAR10_ENV} to use the Keras cache or the course's stand-in.")
+
+
+_CIFAR_PICKLE_GLOBALS = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                                   ("numpy._core.multiarray", "_reconstruct")})
+
+
+def _read_cifar_pickle(path: Path, remedy: str = _CIFAR_REMEDY) -> dict:
+    import pickle
+
+    if not path.is_file():
+        raise DatasetError(f"CIFAR-10 file not found: {path}. {remedy}")
+    class NumpyOnly(pickle.Unpickler):
+        """Rebuilds numpy arrays and nothing else: a pickle naming any other global is refused."""
+
+        def find_class(self, module, name):
+            if (module, name) in _CIFAR_PICKLE_GLOBALS:
+                return super().find_class(module, name)
+            raise pickle.UnpicklingError(f"refusing the global {module}.{name}: the official files hold only "
+                                         "dicts, lists, bytes and numpy arrays")
+
+    try:
+        with open(path, "rb") as f:
+            data = NumpyOnly(f, encoding="bytes").load()
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign files raise many kinds of errors
+        raise DatasetError(f"CIFAR-10 file {path} could not be read as a Python pickle "
+                           f"({type(exc).__name__}: {str(exc)[:200]}). {remedy}") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"CIFAR-10 file {path} holds a {type(data).__name__}, not the dict of the "
+                           f"official format. {remedy}")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
+
+
+def _read_cifar_batch(path: Path, remedy: str = _CIFAR_REMEDY):
+    """Images ``(N, 32, 32, 3)`` uint8 and labels ``(N,)`` int64 of one batch file in the official format."""
+    data = _read_cifar_pickle(path, remedy)
+    missing = [k for k in ("data", "labels") if k not in data]
+    if missing:
+        raise DatasetError(f"CIFAR-10 file {path} has no key(s) {[k.encode() for k in missing]}; "
+                           f"it holds {sorted(data)}. {remedy}")
+    x, y = np.asarray(data["data"]), np.asarray(data["labels"])
+    if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or y.shape != (len(x),):
+        raise DatasetError(f"CIFAR-10 file {path}: b'data' is {x.dtype} of shape {x.shape} and b'labels' has "
+                           f"shape {y.shape}; expected uint8 (N, 3072) and (N,). {remedy}")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        raise DatasetError(f"CIFAR-10 file {path}: labels from {y.min()} to {y.max()}, expected 0 to 9. {remedy}")
+    # Each row holds the red, then the green, then the blue 32x32 plane, each row-major.
+    return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y.astype(np.int64)
+
+
+def read_cifar10_folder(folder, remedy: str = _CIFAR_REMEDY):
+    """Read a ``cifar-10-batches-py`` folder in the official Python (pickle) format.
+
+    Args:
+        folder: the folder holding ``data_batch_1`` .. ``data_batch_5``, ``test_batch``
+            and ``batches.meta``.
+
+    Returns:
+        ``(x_train, y_train, x_test, y_test, class_names)``: uint8 images ``(N, 32, 32, 3)``,
+        int64 labels ``(N,)`` and the 10 names of ``batches.meta``.
+
+    Raises:
+        DatasetError: a file is missing, damaged or not in the official format; the message
+            names the file and the remedy.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"CIFAR-10 folder not found: {folder}. {remedy}")
+    parts = [_read_cifar_batch(folder / name, remedy) for name in CIFAR10_TRAIN_FILES]
+    x_test, y_test = _read_cifar_batch(folder / "test_batch", remedy)
+    meta = _read_cifar_pickle(folder / "batches.meta", remedy)
+    names = meta.get("label_names")
+    if names is None or len(names) != 10:
+        raise DatasetError(f"CIFAR-10 file {folder / 'batches.meta'} has no list of 10 b'label_names'. {remedy}")
+    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), x_test, y_test, names)
+
+
+def write_cifar10_folder(folder, x_train, y_train, x_test, y_test, class_names=CIFAR10_CLASSES):
+    """Write images in the official ``cifar-10-batches-py`` format (the training set split into 5 batches).
+
+    ``x_*`` are uint8 ``(N, 32, 32, 3)``, ``y_*`` integer labels ``(N,)``. Used for the
+    course's stand-in and by the tests; the files read back with ``read_cifar10_folder``
+    and with ``keras.datasets``' own reader.
+    """
+    import pickle
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(name, obj):
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(obj, f, protocol=3)     # bytes stored as bytes, as the official files read
+        os.replace(tmp, folder / name)
+
+    def batch(label, x, y):
+        rows = np.ascontiguousarray(np.asarray(x, np.uint8).transpose(0, 3, 1, 2).reshape(len(x), 3072))
+        return {b"batch_label": label.encode(), b"labels": [int(v) for v in y], b"data": rows,
+                b"filenames": [f"course_{label.split()[-1]}_{i:05d}.png".encode() for i in range(len(x))]}
+
+    for i, (x, y) in enumerate(zip(np.array_split(np.asarray(x_train), 5), np.array_split(np.asarray(y_train), 5)), 1):
+        dump(f"data_batch_{i}", batch(f"training batch {i} of 5", x, y))
+    dump("test_batch", batch("testing batch 1 of 1", x_test, y_test))
+    dump("batches.meta", {b"label_names": [n.encode() for n in class_names],
+                          b"num_cases_per_batch": int(np.ceil(len(x_train) / 5)), b"num_vis": 3072})
+    return folder
+
+
+# ---- the stand-in: procedural 32x32 scenes, one kind of object per CIFAR-10 class
+def _standin_image(label: int, rng) -> np.ndarray:
+    """One 32x32 scene of class ``label``: a background and an object drawn from ellipses and boxes."""
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32) + 0.5
+    img = np.zeros((32, 32, 3), np.float32)
+
+    def paint(mask, colour, alpha=1.0):
+        m = np.clip(mask, 0, 1)[..., None] * alpha
+        img[:] = img * (1 - m) + np.asarray(colour, np.float32) * m
+
+    def ellipse(cx, cy, rx, ry, angle=0.0):
+        c, s = np.cos(angle), np.sin(angle)
+        u, v = (xx - cx) * c + (yy - cy) * s, -(xx - cx) * s + (yy - cy) * c
+        d = np.sqrt((u / max(rx, 0.3)) ** 2 + (v / max(ry, 0.3)) ** 2)
+        return np.clip((1.0 - d) * min(rx, ry) + 0.5, 0, 1)     # about one pixel of soft edge
+
+    def box(x0, y0, x1, y1):
+        return (np.clip(np.minimum(xx - x0, x1 - xx) + 0.5, 0, 1) * np.clip(np.minimum(yy - y0, y1 - yy) + 0.5, 0, 1))
+
+    def jitter(colour, amount=0.12):
+        return np.clip(np.asarray(colour) + rng.normal(0, amount, 3), 0, 1)
+
+    # Background: the class's usual setting 60 % of the time, any other setting otherwise.
+    settings = {"sky": ([0.55, 0.7, 0.9], [0.85, 0.9, 0.97]), "road": ([0.55, 0.55, 0.55], [0.3, 0.3, 0.32]),
+                "grass": ([0.6, 0.75, 0.9], [0.3, 0.5, 0.2]), "water": ([0.7, 0.8, 0.92], [0.15, 0.3, 0.55]),
+                "room": ([0.6, 0.5, 0.4], [0.45, 0.35, 0.3])}
+    usual = ["sky", "road", "sky", "room", "grass", "room", "grass", "grass", "water", "road"][label]
+    setting = usual if rng.random() < 0.6 else str(rng.choice(sorted(settings)))
+    top, bottom = (jitter(c, 0.1) for c in settings[setting])
+    horizon = rng.uniform(10, 24)
+    t = np.clip((yy - horizon) / 3 + 0.5, 0, 1)[..., None]
+    img[:] = top * (1 - t) + bottom * t
+    for _ in range(int(rng.integers(0, 4))):                      # clutter
+        paint(ellipse(rng.uniform(0, 32), rng.uniform(0, 32), rng.uniform(1, 4), rng.uniform(1, 4)),
+              jitter(rng.uniform(0.2, 0.8, 3), 0.05), 0.6)
+
+    s = rng.uniform(0.75, 1.2)                                     # object scale and position
+    cx, cy = 16 + rng.uniform(-5, 5), 17 + rng.uniform(-4, 4)
+    dark = jitter([0.12, 0.12, 0.12], 0.05)
+    if label == 0:       # airplane: fuselage, wings, tail
+        body = jitter([0.8, 0.8, 0.82], 0.08)
+        tilt = rng.uniform(-0.4, 0.4)
+        paint(ellipse(cx, cy, 11 * s, 2.2 * s, tilt), body)
+        paint(ellipse(cx + np.sin(tilt) * 1, cy, 2.5 * s, 9 * s, tilt + 0.3), body * 0.9)
+        paint(ellipse(cx - 9 * s * np.cos(tilt), cy - 9 * s * np.sin(tilt) - 2.5 * s, 1.2 * s, 3 * s, tilt), body * 0.85)
+    elif label in (1, 9):    # automobile: low body and cabin; truck: tall cargo box and a cab
+        colour = jitter(rng.uniform(0.1, 0.95, 3), 0.05)
+        if label == 1:
+            paint(box(cx - 10 * s, cy - 2 * s, cx + 10 * s, cy + 4 * s), colour)
+            paint(box(cx - 5 * s, cy - 6 * s, cx + 5 * s, cy - 1 * s), colour * 0.8)
+            paint(box(cx - 4 * s, cy - 5 * s, cx + 4 * s, cy - 2 * s), jitter([0.6, 0.75, 0.85], 0.05))
+            wheels = (cx - 6 * s, cx + 6 * s)
+        else:
+            paint(box(cx - 12 * s, cy - 9 * s, cx + 4 * s, cy + 4 * s), jitter([0.85, 0.85, 0.85], 0.1))
+            paint(box(cx + 4 * s, cy - 4 * s, cx + 11 * s, cy + 4 * s), colour)
+            paint(box(cx + 6 * s, cy - 3 * s, cx + 10 * s, cy), jitter([0.6, 0.75, 0.85], 0.05))
+            wheels = (cx - 9 * s, cx - 4 * s, cx + 7 * s)
+        for wx in wheels:
+            paint(ellipse(wx, cy + 4.5 * s, 2.3 * s, 2.3 * s), dark)
+    elif label == 2:     # bird: small body, head, beak, wing
+        colour = jitter(rng.choice([[0.45, 0.3, 0.2], [0.2, 0.2, 0.25], [0.8, 0.3, 0.2]]), 0.08)
+        paint(ellipse(cx, cy, 6 * s, 3.5 * s, rng.uniform(-0.3, 0.3)), colour)
+        paint(ellipse(cx + 5 * s, cy - 3 * s, 2.5 * s, 2.5 * s), colour)
+        paint(ellipse(cx + 8 * s, cy - 3 * s, 1.6 * s, 0.7 * s), jitter([0.95, 0.75, 0.2], 0.05))
+        paint(ellipse(cx - 1 * s, cy - 2 * s, 4 * s, 1.5 * s, -0.5), colour * 0.7)
+    elif label in (3, 5):    # cat: round head, pointed ears; dog: longer head, hanging ears, snout
+        colour = jitter(rng.choice([[0.6, 0.6, 0.6], [0.85, 0.55, 0.25], [0.25, 0.2, 0.2], [0.9, 0.85, 0.8]]), 0.08)
+        paint(ellipse(cx - 3 * s, cy + 5 * s, 8 * s, 5 * s), colour * 0.9)           # body
+        if label == 3:
+            paint(ellipse(cx + 2 * s, cy - 3 * s, 5.5 * s, 5 * s), colour)
+            for ex in (-3.5, 3.5):
+                paint(ellipse(cx + 2 * s + ex * s, cy - 8 * s, 1.5 * s, 3 * s, 0.3 * np.sign(ex)), colour)
+            eye = jitter([0.6, 0.8, 0.3], 0.1)
+        else:
+            paint(ellipse(cx + 2 * s, cy - 3 * s, 5 * s, 4.5 * s), colour)
+            paint(ellipse(cx + 6 * s, cy - 1 * s, 3.5 * s, 2.2 * s), colour * 1.05)
+            for ex in (-4.5, 4.5):
+                paint(ellipse(cx + 2 * s + ex * s, cy - 2 * s, 1.6 * s, 4 * s), colour * 0.6)
+            paint(ellipse(cx + 9 * s, cy - 1.5 * s, 1 * s, 1 * s), dark)
+            eye = dark
+        for ex in (-1.8, 1.8):
+            paint(ellipse(cx + 2 * s + ex * s, cy - 4 * s, 0.9 * s, 0.9 * s), eye)
+    elif label in (4, 7):    # deer: slim body, thin legs, antlers; horse: heavier body, long neck and head
+        colour = jitter([0.6, 0.4, 0.22] if label == 4 else rng.choice([[0.45, 0.28, 0.15], [0.15, 0.1, 0.1],
+                                                                       [0.85, 0.82, 0.78]]), 0.07)
+        thick = 1.0 if label == 4 else 1.4
+        paint(ellipse(cx, cy, 8 * s, 3.5 * s * thick), colour)
+        for lx in (-6, -4, 4, 6):
+            paint(box(cx + lx * s - 0.6 * thick, cy + 2 * s, cx + lx * s + 0.6 * thick, cy + 10 * s), colour * 0.85)
+        paint(ellipse(cx + 8 * s, cy - 5 * s, 1.6 * s * thick, 5 * s, 0.5), colour)
+        paint(ellipse(cx + 10.5 * s, cy - 9 * s, 3 * s, 1.6 * s, 0.4 if label == 4 else 0.7), colour)
+        if label == 4:
+            for ax in (-1.5, 1.5):
+                paint(ellipse(cx + 9.5 * s + ax * s, cy - 13 * s, 0.6 * s, 3 * s, 0.4 * ax), jitter([0.35, 0.25, 0.15], 0.05))
+        else:
+            paint(ellipse(cx - 9 * s, cy + 2 * s, 1.2 * s, 4.5 * s, 0.4), colour * 0.6)     # tail
+    elif label == 6:     # frog: wide flat body, two eyes on top, spots
+        colour = jitter([0.3, 0.6, 0.25], 0.1)
+        paint(ellipse(cx, cy + 2 * s, 9 * s, 5 * s), colour)
+        for ex in (-4, 4):
+            paint(ellipse(cx + ex * s, cy - 3 * s, 2.2 * s, 2.2 * s), colour)
+            paint(ellipse(cx + ex * s, cy - 3.3 * s, 1 * s, 1 * s), dark)
+            paint(ellipse(cx + ex * 1.8 * s, cy + 6 * s, 3.5 * s, 1.5 * s), colour * 0.8)
+        for _ in range(3):
+            paint(ellipse(cx + rng.uniform(-6, 6) * s, cy + rng.uniform(0, 4) * s, 1, 1), colour * 0.6)
+    else:                # ship: hull, deck house, mast
+        hull = jitter(rng.choice([[0.15, 0.15, 0.2], [0.8, 0.2, 0.15], [0.9, 0.9, 0.9]]), 0.05)
+        paint(ellipse(cx, cy, 13 * s, 5 * s) * (yy > cy), hull)                        # lower half: the hull
+        paint(box(cx - 5 * s, cy - 5 * s, cx + 4 * s, cy), jitter([0.9, 0.9, 0.88], 0.05))
+        paint(box(cx - 0.6, cy - 11 * s, cx + 0.6, cy - 5 * s), dark)
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    img = img * rng.uniform(0.75, 1.15) + rng.normal(0, 0.03, img.shape)          # lighting and sensor noise
+    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+
+
+def make_cifar10_standin(train_per_class=STANDIN_PER_CLASS[0], test_per_class=STANDIN_PER_CLASS[1], seed=0):
+    """The course's stand-in for CIFAR-10: procedural 32x32 scenes of 10 classes, made deterministically.
+
+    NOT CIFAR-10: simple drawings (an object of ellipses and boxes on a sky, road, grass,
+    water or room background, with varied colours, size, position, clutter, lighting and
+    noise), made so that the case study runs offline. Numbers measured on it say how the
+    methods compare on these images, not what they score on CIFAR-10.
+
+    Returns:
+        ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` and int64 ``(N,)``,
+        classes interleaved (0, 1, ..., 9, 0, 1, ...) like a shuffled dataset.
+    """
+    def split(per_class, stream):
+        rng = np.random.default_rng([seed, stream])
+        labels = np.tile(np.arange(10), per_class)
+        return np.stack([_standin_image(int(c), rng) for c in labels]), labels.astype(np.int64)
+
+    return (*split(train_per_class, 0), *split(test_per_class, 1))
+
+
+def standin_folder(cache_dir=None) -> Path:
+    """The stand-in's ``cifar-10-batches-py`` folder in the course cache, written on first use."""
+    folder = (Path(cache_dir) if cache_dir else course_cache_dir()) / f"cifar10_standin_v{STANDIN_VERSION}" / "cifar-10-batches-py"
+    if not all((folder / name).is_file() for name in CIFAR10_FILES):
+        print(f"Drawing the course's CIFAR-10 stand-in ({sum(STANDIN_PER_CLASS) * 10} images, once); "
+              f"it is cached in {folder}.")
+        write_cifar10_folder(folder, *make_cifar10_standin())
+    return folder
+
+
+def _keras_cifar10_folder() -> Path:
+    from keras.src.backend import config as keras_config
+
+    return Path(keras_config.keras_home()) / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
+
+
+def _select(x, y, classes, per_class):
+    """Keep ``classes`` (relabelled 0, 1, ... in the order given) and the first ``per_class`` images of each."""
+    keep = np.zeros(len(y), bool)
+    new_y = np.full(len(y), -1, np.int64)
+    for new, old in enumerate(classes):
+        idx = np.flatnonzero(y == old)
+        if per_class is not None:
+            if len(idx) < per_class:
+                raise ValueError(f"class {old} has {len(idx)} images here, fewer than per_class={per_class}")
+            idx = idx[:per_class]
+        keep[idx] = True
+        new_y[idx] = new
+    return x[keep], new_y[keep]
+
+
+def load_cifar10(classes=None, per_class=None, path=None, test_per_class=None, download=None):
+    """CIFAR-10 when it can be had offline, otherwise the course's stand-in in the same format (with a message).
+
+    The data come from the first of these that works:
+
+    1. ``path``, or the folder named by ``$RESNET_COURSE_CIFAR10``: a ``cifar-10-batches-py``
+       folder in the official Python format (an error there is raised, not skipped);
+    2. the Keras cache: the folder ``keras.datasets.cifar10.load_data()`` unpacks into
+       ``~/.keras/datasets/``; when it is missing, ``load_data()`` is tried only if
+       ``download`` is true (default: in full mode), with a short network timeout;
+    3. the course's stand-in (``make_cifar10_standin``), written once to the course cache
+       in the official format and read back by the same reader. **Not CIFAR-10.**
+
+    Args:
+        classes: class indices to keep (default: all 10); labels are renumbered 0, 1, ...
+            in this order, and ``class_names`` follows it.
+        per_class: keep the first ``per_class`` training images of each class (default: all).
+        path: a ``cifar-10-batches-py`` folder; overrides the environment variable.
+        test_per_class: the same for the test images (default: all).
+        download: whether ``keras.datasets.cifar10.load_data()`` may download (170 MB).
+
+    Returns:
+        A ``Cifar10``: ``(x_train, y_train, x_test, y_test, class_names)`` with uint8 images
+        ``(N, 32, 32, 3)`` and int64 labels ``(N,)``, plus ``.source`` and ``.description``.
+    """
+    folder = path if path is not None else os.environ.get(CIFAR10_ENV, "").strip() or None
+    if folder is not None:
+        data, source = read_cifar10_folder(folder), "folder"
+        description = f"CIFAR-10 from the folder {Path(folder).expanduser()}"
+    elif all((_keras_cifar10_folder() / name).is_file() for name in CIFAR10_FILES):
+        data, source = read_cifar10_folder(_keras_cifar10_folder()), "keras"
+        description = f"CIFAR-10 from the Keras cache ({_keras_cifar10_folder()})"
+    else:
+        data = None
+        if download if download is not None else not fast_mode():
+            data = _download_cifar10()
+        if data is not None:
+            source, description = "keras", "CIFAR-10 downloaded by keras.datasets.cifar10.load_data()"
+        else:
+            data, source = read_cifar10_folder(standin_folder()), "standin"
+            description = ("the course's STAND-IN for CIFAR-10 (procedural drawings in CIFAR-10's format, "
+                           f"{STANDIN_PER_CLASS[0]} training and {STANDIN_PER_CLASS[1]} test images per class): "
+                           "numbers measured on it are NOT CIFAR-10 results")
+    x_train, y_train, x_test, y_test, names = data
+    classes = list(range(10)) if classes is None else [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or max(classes) > 9:
+        raise ValueError(f"classes must be distinct indices from 0 to 9, got {classes}")
+    x_train, y_train = _select(x_train, y_train, classes, per_class)
+    x_test, y_test = _select(x_test, y_test, classes, test_per_class)
+    return Cifar10(x_train, y_train, x_test, y_test, tuple(names[c] for c in classes), source, description)
+
+
+_DOWNLOAD_FAILED = False
+
+
+def _download_cifar10():
+    """``keras.datasets.cifar10.load_data()`` with a short network timeout, or ``None`` (reason printed)."""
+    import socket
+
+    import keras
+
+    global _DOWNLOAD_FAILED
+    if _DOWNLOAD_FAILED:              # one attempt per session: offline, every further try fails the same way
+        return None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as exc:  # noqa: BLE001 - offline: URL, DNS and proxy errors
+        _DOWNLOAD_FAILED = True
+        print(f"CIFAR-10 is not in the Keras cache and could not be downloaded "
+              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).")
+        return None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return x_train, y_train.ravel().astype(np.int64), x_test, y_test.ravel().astype(np.int64), CIFAR10_CLASSES

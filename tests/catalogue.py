@@ -420,3 +420,87 @@ VARIANTS += [
                    "        if isinstance(layer, layers.BatchNormalization) or not isinstance(layer, layers.Conv2D):\n"
                    "            layer.trainable = False\n")),
 ]
+
+# ---- CIFAR-10 case study (appended; keep new entries at the end of MUTANTS and VARIANTS)
+PRE_ACT = '    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)\n    X = layers.Activation("relu")(X)\n\n    # Step 1'
+PRE_STEP1 = 'X = layers.Conv2D(F1, (1, 1), padding="valid", use_bias=False, kernel_initializer=initializer(seed=0))(X)'
+PRE_STEP2 = 'X = layers.Conv2D(F2, (f, f), padding="same", use_bias=False, kernel_initializer=initializer(seed=0))(X)'
+PRE_STEP3 = 'X = layers.Conv2D(F3, (1, 1), padding="valid", kernel_initializer=initializer(seed=0))(X)'
+PRE_ADD = "    X = layers.Add()([X, X_shortcut])\n"
+CAM_WEIGHTS = "    weights = tf.reduce_mean(grads, axis=(1, 2))                           # (m, K): alpha_k per image\n"
+CAM_MAP = '    heatmaps = tf.nn.relu(tf.einsum("mhwk,mk->mhw", features, weights)).numpy()\n'
+CAM_NORM = "    heatmaps = heatmaps / np.maximum(heatmaps.max(axis=(1, 2), keepdims=True), 1e-12)\n"
+CAM_CLASS = ("        if class_index is None:\n            class_index = tf.argmax(probs, axis=1)\n")
+MUTANTS += [
+    _m("preactivation_block", "final_relu", "a ReLU after the Add, as in V1", "no ReLU after the Add",
+       (PRE_ADD, PRE_ADD + '    X = layers.Activation("relu")(X)\n')),
+    _m("preactivation_block", "post_activation", "notebook 2's order: Conv2D -> BatchNorm -> ReLU", "post-activation",
+       (PRE_ACT, "    # Step 1"),
+       (f"{PRE_STEP1}\n", f"{PRE_STEP1}\n    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)\n"
+                          '    X = layers.Activation("relu")(X)\n    X_skip_pre = X\n'),
+       ('    X_skip_pre = X\n    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)\n    X = layers.Activation("relu")(X)\n', ""),
+       (f"{PRE_STEP2}\n", f"{PRE_STEP2}\n    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)\n"
+                          '    X = layers.Activation("relu")(X)\n    X_skip_pre = X\n'),
+       ('    X_skip_pre = X\n    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)\n    X = layers.Activation("relu")(X)\n', ""),
+       (PRE_STEP3, PRE_STEP3 + "\n    X = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(X)")),
+    _m("preactivation_block", "no_preactivation", "the first BatchNorm and ReLU left out", "starts with BatchNormalization -> ReLU on X",
+       (PRE_ACT, "    # Step 1")),
+    _m("preactivation_block", "shortcut_preactivated", "the shortcut taken after the pre-activation",
+       "skips the pre-activation",
+       ("    X_shortcut = X\n", ""), ("    # Step 1", "    X_shortcut = X\n    # Step 1")),
+    _m("preactivation_block", "conv_bias", "every Conv2D keeps its bias", "needs no bias",
+       (", use_bias=False", "")),
+    _m("preactivation_block", "valid_padding", "the f x f Conv2D with padding='valid'", "check padding='same'",
+       (PRE_STEP2, PRE_STEP2.replace('padding="same"', 'padding="valid"'))),
+    _m("preactivation_block", "filters_swapped", "F1 and F2 swapped", "filters of the three Conv2D",
+       ("F1, F2, F3 = filters", "F2, F1, F3 = filters")),
+    _m("preactivation_block", "default_epsilon", "BatchNorm with Keras's default epsilon", "epsilon",
+       ("layers.BatchNormalization(axis=3, epsilon=1.001e-5)", "layers.BatchNormalization(axis=3)")),
+    _m("grad_cam", "no_relu", "negative evidence kept", "apply ReLU",
+       (CAM_MAP, '    heatmaps = tf.einsum("mhwk,mk->mhw", features, weights).numpy()\n'),
+       (CAM_NORM, "    heatmaps = heatmaps / np.abs(heatmaps).max(axis=(1, 2), keepdims=True)\n")),
+    _m("grad_cam", "not_normalised", "maps not divided by their maximum", "not normalised",
+       (CAM_NORM, "")),
+    _m("grad_cam", "class_index_ignored", "always the predicted class", "predicted class, not of the class asked for",
+       (CAM_CLASS, "        class_index = tf.argmax(probs, axis=1)\n")),
+    _m("grad_cam", "per_position", "gradients times features, no average over positions", "channel's average gradient",
+       (CAM_WEIGHTS, ""), (CAM_MAP, "    heatmaps = tf.nn.relu(tf.reduce_sum(grads * features, axis=-1)).numpy()\n")),
+    _m("grad_cam", "training_mode", "the model called in training mode", "training mode",
+       ("grad_model(images, training=False)", "grad_model(images, training=True)")),
+    _m("grad_cam", "channel_axis_kept", "maps returned with a channel axis", "drop the channel axis",
+       ("    return heatmaps", "    return heatmaps[..., None]")),
+    _m("grad_cam", "upsampled", "maps resized to the image size", "resizing to the image is done when plotting",
+       ("    return heatmaps", "    return tf.image.resize(heatmaps[..., None], images.shape[1:3])[..., 0].numpy()")),
+]
+VARIANTS += [
+    _v("preactivation_block", "plus_relu_layers_no_axis", "`+`, layers.ReLU(), BatchNorm without an axis, int kernel sizes",
+       (PRE_ADD, "    X = X + X_shortcut\n"), ('layers.Activation("relu")', "layers.ReLU()"),
+       ("layers.BatchNormalization(axis=3, epsilon=1.001e-5)", "layers.BatchNormalization(epsilon=1.001e-5)"),
+       (PRE_STEP1, PRE_STEP1.replace("(1, 1)", "1"))),
+    _v("preactivation_block", "helper_and_ops", "a BN-ReLU-conv helper, keras.ops.add, shortcut added first",
+       ("    F1, F2, F3 = filters\n", "    F1, F2, F3 = filters\n\n"
+        "    def bn_relu_conv(T, n, k, bias):\n"
+        "        T = layers.BatchNormalization(axis=3, epsilon=1.001e-5)(T)\n"
+        "        T = layers.Activation(keras.activations.relu)(T)\n"
+        "        return layers.Conv2D(n, k, padding='same', use_bias=bias, kernel_initializer=initializer(seed=0))(T)\n"
+        "\n    return keras.ops.add(X, bn_relu_conv(bn_relu_conv(bn_relu_conv(X, F1, 1, False), F2, f, False), F3, 1, True))\n")),
+    _v("grad_cam", "per_image_loop_numpy", "one image at a time, NumPy for the weighting",
+       ("    images = tf.convert_to_tensor(images, dtype=tf.float32)\n",
+        "    images = np.asarray(images, dtype='float32')\n    m = len(images)\n"
+        "    if class_index is None:\n"
+        "        class_index = np.argmax(grad_model(images, training=False)[1], axis=1)\n"
+        "    classes = np.broadcast_to(np.asarray(class_index), (m,))\n    maps = []\n"
+        "    for i in range(m):\n"
+        "        with tf.GradientTape() as tape:\n"
+        "            A, p = grad_model(images[i:i + 1], training=False)\n"
+        "            score = p[0, int(classes[i])]\n"
+        "        g = tape.gradient(score, A).numpy()[0]\n"
+        "        cam = np.maximum((A.numpy()[0] * g.mean(axis=(0, 1))).sum(axis=-1), 0)\n"
+        "        maps.append(cam / cam.max() if cam.max() > 0 else cam)\n"
+        "    return np.stack(maps)\n")),
+    _v("grad_cam", "one_hot_keras_ops", "a one-hot mask for the score, keras.ops for the map, returns a tensor",
+       ("        scores = tf.gather(probs, class_index, axis=1, batch_dims=1)",
+        "        scores = tf.reduce_sum(probs * tf.one_hot(class_index, tf.shape(probs)[1]), axis=1)"),
+       (CAM_MAP, "    heatmaps = keras.ops.relu(keras.ops.sum(features * weights[:, None, None, :], axis=-1))\n"),
+       (CAM_NORM, "    heatmaps = heatmaps / (keras.ops.max(heatmaps, axis=(1, 2), keepdims=True) + 1e-12)\n")),
+]

@@ -45,7 +45,7 @@ def test_every_exercise_has_a_public_test_and_a_stub():
     names = [name for path in source_notebooks() for name in exercises(path)]
     assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "ResNet50",
                      "batchnorm_forward", "freeze_batchnorm", "load_pretrained", "build_transfer_model",
-                     "start_fine_tuning"]
+                     "start_fine_tuning", "preactivation_block", "grad_cam"]
     for path in source_notebooks():
         student = RELEASE / path.parent.name / path.name
         text = nbformat.read(str(student), as_version=4)
