@@ -139,13 +139,15 @@ def _duplicate_cells(nb, ex):
 
 
 ADVERSARIES = [
-    # ---- broken solutions, in every exercise
+    # ---- broken solutions
     Adversary("raises", "the function raises an exception", EVERY, "zero",
               (("graded", "raised ValueError"),), answer=_stub("raise ValueError('a bug in my code')")),
-    Adversary("returns_none", "the function returns None", EVERY, "zero",
+    # raises and redefines_tests meet every exercise through nbgrader; returns_none and returns_numpy one
+    # each (tests/test_graded_cells.py gives every exercise's tests these answers in process, in seconds).
+    Adversary("returns_none", "the function returns None", FIRST, "zero",
               (("graded", "returned None"),), answer=_stub("return None")),
-    Adversary("returns_numpy", "the function returns a NumPy array instead of a Keras tensor or model", EVERY, "zero",
-              (("graded", "numpy.ndarray", "identity_block"),),     # (unit_forward may return an array: its shape is wrong)
+    Adversary("returns_numpy", "the function returns a NumPy array instead of a Keras tensor or model",
+              ("identity_block",), "zero", (("graded", "numpy.ndarray"),),
               answer=_stub("return np.zeros((1, 4, 4, 3), dtype='float32')")),
     # ---- cheating
     Adversary("redefines_tests", "a wrong answer, and the answer cell redefines the test functions and "
