@@ -4,7 +4,8 @@ Each image is a 64x64 RGB picture of a hand showing 0 to 5 extended
 fingers in a natural pose (for 2: index and middle finger, or thumb and
 index); the label is the count. Hands differ in skin tone, size, rotation,
 position, pose, finger spread and handedness; scenes
-differ in background (solid, gradient, clutter), lighting, blur and sensor
+differ in background (solid, gradient, clutter; muted colours of any hue, or
+skin-like ones such as wood), lighting, blur and sensor
 noise. Everything is drawn from a seeded NumPy generator, so the files are
 reproducible bit for bit with the pinned NumPy and Pillow.
 
@@ -52,9 +53,10 @@ class Style:
     backgrounds: tuple = ("solid", "gradient", "gradient", "clutter")
     clutter_shapes: tuple = (1, 3)          # [low, high) number of shapes in a cluttered scene
     background_saturation: float = 0.45     # 0: greys, 1: any colour
-    palm_width: tuple = (0.33, 0.36)        # fraction of the image side
-    rotation: float = 4.0                   # degrees, either way
-    jitter: tuple = (0.21, 0.07)            # hand position (x, y), fraction of the side, either way
+    skin_like: float = 0.5                  # chance that a background colour is skin-like (wood, beige walls)
+    palm_width: tuple = (0.30, 0.40)        # fraction of the image side
+    rotation: float = 12.0                  # degrees, either way
+    jitter: tuple = (0.05, 0.05)            # hand position (x, y), fraction of the side, either way
     centre_y: float = 0.69                  # mean height of the palm centre, fraction of the side
     spread: tuple = (0.6, 1.0)              # finger spread, 0: together, 1: fanned out
     finger_width: float = 1.4               # multiplier of the fingers' widths
@@ -114,19 +116,27 @@ def _luma(rgb) -> float:
 
 
 def _contrasting_colour(rng: np.random.Generator, skin: np.ndarray, saturation: float,
-                        min_gap: float = 70.0) -> np.ndarray:
-    """A muted random colour whose brightness differs from the skin's by at least ``min_gap``."""
+                        min_gap: float = 70.0, skin_like: float = 0.0) -> np.ndarray:
+    """A random colour whose brightness differs from the skin's by at least ``min_gap``.
+
+    With probability ``skin_like`` it is a skin tone made lighter or darker (wood, beige
+    walls, another person): then the hand differs from the background in brightness
+    only, not in hue. Otherwise it is a muted colour of any hue.
+    """
     while True:
-        colour = rng.integers(0, 256, 3).astype(np.float64)
-        colour = _luma(colour) + saturation * (colour - _luma(colour))
+        if skin_like > 0 and rng.random() < skin_like:
+            colour = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.5, 1.15)
+        else:
+            colour = rng.integers(0, 256, 3).astype(np.float64)
+            colour = _luma(colour) + saturation * (colour - _luma(colour))
         if abs(_luma(colour) - _luma(skin)) >= min_gap:
             return np.clip(colour, 0, 255)
 
 
 def _background(rng: np.random.Generator, side: int, skin: np.ndarray, style: Style) -> Image.Image:
     kind = rng.choice(list(style.backgrounds))
-    c1 = _contrasting_colour(rng, skin, style.background_saturation)
-    c2 = _contrasting_colour(rng, skin, style.background_saturation)
+    c1 = _contrasting_colour(rng, skin, style.background_saturation, skin_like=style.skin_like)
+    c2 = _contrasting_colour(rng, skin, style.background_saturation, skin_like=style.skin_like)
     if kind == "solid":
         arr = np.broadcast_to(c1, (side, side, 3)).astype(np.float64)
     else:
