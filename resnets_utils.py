@@ -507,11 +507,19 @@ def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
+def _training_data_tag() -> str:
+    """The first 8 hex digits of the shipped training file's SHA-256: a checkpoint trained on
+    an earlier version of the dataset gets another file name, so it is never reused."""
+    import hashlib
+
+    return hashlib.sha256((DATASET_DIR / "train_signs.h5").read_bytes()).hexdigest()[:8]
+
+
 def course_resnet50(input_shape=(64, 64, 3), cache_dir=None, train=True):
     """The course's own pretrained ResNet-50: trained on finger counting (the source task), headless.
 
     The checkpoint is cached outside the repository, in ``course_cache_dir()`` (or
-    ``cache_dir``), one file per mode (fast mode's is trained on a tiny subset and
+    ``cache_dir``), one file per mode and version of the training data (fast mode's is trained on a tiny subset and
     is useless for anything but testing). If it is missing and ``train`` is true, it
     is trained here: about 5 minutes on a 2-core CPU in full mode (the ResNet-50
     notebook's recipe, then refreshed BatchNorm statistics), seconds in fast mode.
@@ -524,7 +532,8 @@ def course_resnet50(input_shape=(64, 64, 3), cache_dir=None, train=True):
 
     mode = "fast" if fast_mode() else "full"
     shape = tuple(int(v) for v in input_shape)
-    path = (Path(cache_dir) if cache_dir else course_cache_dir()) / f"signs_resnet50_{shape[0]}x{shape[1]}_{mode}.weights.h5"
+    name = f"signs_resnet50_{shape[0]}x{shape[1]}_{mode}_{_training_data_tag()}.weights.h5"
+    path = (Path(cache_dir) if cache_dir else course_cache_dir()) / name
     if not path.is_file():
         if not train:
             return None
