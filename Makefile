@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench lab clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -49,6 +49,9 @@ calibrate: setup  ## measure the dataset's difficulty (linear baseline and ResNe
 
 bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 8 minutes)
 	$(PY) -m benchmarks.resnet50_speed
+
+bench-setup: setup  ## what input pipeline, threads and eager execution do to training speed (about 14 minutes)
+	$(PY) -m benchmarks.training_setup
 
 lab: setup  ## open the student notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
