@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "DATASET_DIR", "DatasetError", "fast_mode", "course_setting", "load_dataset",
+    "DATASET_DIR", "DatasetError", "fast_mode", "published_scale", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
     "refresh_batchnorm_statistics", "producer", "walk_nodes", "GESTURE_NAMES", "Pretrained",
@@ -43,6 +43,7 @@ __all__ = [
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
 FAST_ENV = "RESNET_COURSE_FAST"
+PUBLISHED_ENV = "RESNET_COURSE_PUBLISHED"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -69,9 +70,29 @@ def fast_mode() -> bool:
     return bool(os.environ.get("NBGRADER_EXECUTION"))
 
 
-def course_setting(full, fast):
-    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``EPOCHS = course_setting(10, 1)``."""
-    return fast if fast_mode() else full
+def published_scale() -> bool:
+    """Whether full mode should run the published recipes at their full size (opt-in; slow on a CPU).
+
+    ``RESNET_COURSE_PUBLISHED=1`` asks for it; fast mode always wins over it.
+    Only settings given a ``published`` value in ``course_setting`` change.
+    """
+    value = os.environ.get(PUBLISHED_ENV, "").strip().lower()
+    if value and value not in _TRUE | _FALSE:
+        raise ValueError(f"{PUBLISHED_ENV}={value!r}: use 1 (published sizes) or 0 (the course's full mode)")
+    return value in _TRUE and not fast_mode()
+
+
+def course_setting(full, fast, published=None):
+    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``EPOCHS = course_setting(10, 1)``.
+
+    With ``published`` given, full mode returns it instead when ``RESNET_COURSE_PUBLISHED=1``
+    (``published_scale()``): the size of a published recipe that the course scales down.
+    """
+    if fast_mode():
+        return fast
+    if published is not None and published_scale():
+        return published
+    return full
 
 
 # --------------------------------------------------------------------------- data

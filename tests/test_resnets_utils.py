@@ -88,6 +88,28 @@ def test_fast_mode_switch(monkeypatch, env, expected):
     assert ru.course_setting(10, 1) == (1 if expected else 10)
 
 
+@pytest.mark.parametrize("env, expected", [
+    ({}, 10), ({"RESNET_COURSE_PUBLISHED": "0"}, 10), ({"RESNET_COURSE_PUBLISHED": "1"}, 15),
+    ({"RESNET_COURSE_PUBLISHED": "1", "RESNET_COURSE_FAST": "1"}, 1),          # fast mode wins
+    ({"RESNET_COURSE_PUBLISHED": "1", "NBGRADER_EXECUTION": "autograde"}, 1),  # so does grading
+])
+def test_published_scale_is_opt_in_and_never_slows_fast_mode(monkeypatch, env, expected):
+    for key in ("RESNET_COURSE_FAST", "NBGRADER_EXECUTION", "RESNET_COURSE_PUBLISHED"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert ru.course_setting(10, 1, published=15) == expected
+    assert ru.course_setting(10, 1) == (1 if expected == 1 else 10)   # settings without a published size stay put
+    assert ru.published_scale() is (expected == 15)
+
+
+def test_published_scale_rejects_unclear_values(monkeypatch):
+    monkeypatch.delenv("RESNET_COURSE_FAST", raising=False)
+    monkeypatch.setenv("RESNET_COURSE_PUBLISHED", "full")
+    with pytest.raises(ValueError, match="RESNET_COURSE_PUBLISHED='full'"):
+        ru.published_scale()
+
+
 def test_fast_mode_rejects_unclear_values(monkeypatch):
     monkeypatch.setenv("RESNET_COURSE_FAST", "maybe")
     with pytest.raises(ValueError, match="use 1"):
