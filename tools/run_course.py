@@ -1,14 +1,16 @@
 """Run the course headless: execute every solution notebook in order.
 
 Writes the executed notebooks and a results table (notebook, seconds, key
-metric) to ``build/course/<mode>/``; ``<mode>`` is ``full`` or ``fast``
-(``RESNET_COURSE_FAST=1``). Each notebook reports its key metric with
+metric) to ``build/course/<mode>/``; ``<mode>`` is ``full``, ``fast``
+(``RESNET_COURSE_FAST=1``) or ``published`` (``RESNET_COURSE_PUBLISHED=1``: full mode with
+notebook 7 at the published size). Each notebook reports its key metric with
 ``resnets_utils.report_metric``, which prints ``Key metric: name = value``.
 
 Usage (from the repository root)::
 
     python -m tools.run_course                 # full mode, what students run
     RESNET_COURSE_FAST=1 python -m tools.run_course
+    RESNET_COURSE_PUBLISHED=1 python -m tools.run_course 07_cifar10   # the published size (slow)
     python -m tools.run_course 04_resnet50     # only the notebooks whose path contains this
 """
 
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=3600, help="seconds a cell may run")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    mode = "fast" if resnets_utils.fast_mode() else "full"
+    mode = "fast" if resnets_utils.fast_mode() else "published" if resnets_utils.published_scale() else "full"
     out_dir = ROOT / "build" / "course" / mode
     notebooks = [p for p in source_notebooks() if not args.only or any(o in str(p) for o in args.only)]
     print(f"Running {len(notebooks)} notebooks in {mode} mode; executed copies go to {out_dir}")
