@@ -25,9 +25,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks.common import MeasurementFailed, measure_in_fresh_process
 
 MODELS = ("course", "keras")
 
@@ -119,15 +120,14 @@ def main(argv=None) -> int:
     for run in range(args.runs):
         order = MODELS if run % 2 == 0 else MODELS[::-1]
         for which in order:
-            cmd = [sys.executable, "-m", "benchmarks.resnet50_speed", "--one", which, "--size", str(args.size),
-                   "--batch", str(args.batch), "--train-steps", str(args.train_steps),
-                   "--infer-batches", str(args.infer_batches), "--seed", str(args.seed)]
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if proc.returncode != 0:
-                print(proc.stderr[-2000:], file=sys.stderr)
-                return proc.returncode
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            try:
+                result = measure_in_fresh_process("benchmarks.resnet50_speed", [
+                    "--one", which, "--size", str(args.size), "--batch", str(args.batch),
+                    "--train-steps", str(args.train_steps), "--infer-batches", str(args.infer_batches),
+                    "--seed", str(args.seed)])
+            except MeasurementFailed as error:
+                print(error, file=sys.stderr)
+                return 1
             results.append(result)
             print(f"run {run + 1}  {which:<7} train {result['train_ips']:6.1f} img/s   "
                   f"inference {result['infer_ips']:6.1f} img/s   peak {result['peak_mb']:,.0f} MB", flush=True)

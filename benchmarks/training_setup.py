@@ -42,9 +42,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks.common import MeasurementFailed, measure_in_fresh_process
 
 CONFIGS = ("notebook", "float32", "cache", "no_augment", "numpy", "threads_1", "threads_2_1", "eager")
 WARM_STEPS = 3
@@ -147,14 +148,13 @@ def main(argv=None) -> int:
     for run in range(args.runs):
         shift = run % len(configs)
         for config in configs[shift:] + configs[:shift]:
-            cmd = [sys.executable, "-m", "benchmarks.training_setup", "--one", config, "--batch", str(args.batch),
-                   "--train-steps", str(args.train_steps), "--seed", str(args.seed)]
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if proc.returncode != 0:
-                print(proc.stderr[-2000:], file=sys.stderr)
-                return proc.returncode
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            try:
+                result = measure_in_fresh_process("benchmarks.training_setup", [
+                    "--one", config, "--batch", str(args.batch), "--train-steps", str(args.train_steps),
+                    "--seed", str(args.seed)])
+            except MeasurementFailed as error:
+                print(error, file=sys.stderr)
+                return 1
             results.append(result)
             print(f"run {run + 1}  {config:<12} first 3 steps {result['first_s']:6.1f} s   "
                   f"steady {result['steady_ips']:6.1f} img/s", flush=True)

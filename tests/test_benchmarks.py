@@ -23,3 +23,12 @@ def test_training_setup_summary_reports_medians_spread_and_ratio_to_the_notebook
     assert lines[1].startswith("notebook          19.0 (min  18.0, max  20.0)      45.0 (min  40.0, max  50.0)")
     assert lines[1].endswith("first 1.00  steady 1.00")
     assert lines[2].endswith("first 0.26  steady 0.50")
+
+
+def test_a_failing_measurement_process_is_reported_with_its_stderr():
+    import pytest
+
+    from benchmarks.common import MeasurementFailed, measure_in_fresh_process
+
+    with pytest.raises(MeasurementFailed, match="No such file"):
+        measure_in_fresh_process("json.tool", ["/nonexistent/results.json"])
