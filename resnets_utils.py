@@ -53,6 +53,18 @@ class DatasetError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- fast mode
+def _env_flag(name: str, on: str, off: str):
+    """The switch ``name`` as True, False or None (unset); any other value is an error naming ``on`` and ``off``."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if value:
+        raise ValueError(f"{name}={value!r}: use 1 ({on}) or 0 ({off})")
+    return None
+
+
 def fast_mode() -> bool:
     """Whether the notebooks should run in fast mode (tiny epochs and subsets).
 
@@ -60,14 +72,8 @@ def fast_mode() -> bool:
     it off. When the variable is unset, fast mode follows ``NBGRADER_EXECUTION``,
     which nbgrader sets while it autogrades or validates a notebook.
     """
-    value = os.environ.get(FAST_ENV, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    if value:
-        raise ValueError(f"{FAST_ENV}={value!r}: use 1 (fast mode) or 0 (full mode)")
-    return bool(os.environ.get("NBGRADER_EXECUTION"))
+    flag = _env_flag(FAST_ENV, "fast mode", "full mode")
+    return bool(os.environ.get("NBGRADER_EXECUTION")) if flag is None else flag
 
 
 def published_scale() -> bool:
@@ -76,10 +82,7 @@ def published_scale() -> bool:
     ``RESNET_COURSE_PUBLISHED=1`` asks for it; fast mode always wins over it.
     Only settings given a ``published`` value in ``course_setting`` change.
     """
-    value = os.environ.get(PUBLISHED_ENV, "").strip().lower()
-    if value and value not in _TRUE | _FALSE:
-        raise ValueError(f"{PUBLISHED_ENV}={value!r}: use 1 (published sizes) or 0 (the course's full mode)")
-    return value in _TRUE and not fast_mode()
+    return bool(_env_flag(PUBLISHED_ENV, "published sizes", "the course's full mode")) and not fast_mode()
 
 
 def course_setting(full, fast, published=None):
