@@ -6,7 +6,9 @@ index); the label is the count. Hands differ in skin tone, size, rotation,
 position, pose, finger spread and handedness; scenes
 differ in background (solid, gradient, clutter; muted colours of any hue, or
 skin-like ones such as wood), lighting, blur and sensor
-noise. Everything is drawn from a seeded NumPy generator, so the files are
+noise. Each hand has a dark outline, which marks where one finger ends and
+the next begins; without it a ResNet-50 trained from scratch stayed near
+87 % (see the README's dataset section). Everything is drawn from a seeded NumPy generator, so the files are
 reproducible bit for bit with the pinned NumPy and Pillow.
 
 Usage (from the repository root)::
@@ -53,13 +55,14 @@ class Style:
     backgrounds: tuple = ("solid", "gradient", "gradient", "clutter")
     clutter_shapes: tuple = (1, 3)          # [low, high) number of shapes in a cluttered scene
     background_saturation: float = 0.45     # 0: greys, 1: any colour
-    skin_like: float = 0.5                  # chance that a background colour is skin-like (wood, beige walls)
+    skin_like: float = 0.25                 # chance that a background colour is skin-like (wood, beige walls)
     palm_width: tuple = (0.30, 0.40)        # fraction of the image side
     rotation: float = 12.0                  # degrees, either way
     jitter: tuple = (0.05, 0.05)            # hand position (x, y), fraction of the side, either way
     centre_y: float = 0.69                  # mean height of the palm centre, fraction of the side
     spread: tuple = (0.6, 1.0)              # finger spread, 0: together, 1: fanned out
     finger_width: float = 1.4               # multiplier of the fingers' widths
+    outline: tuple = (0.15, 0.30)           # brightness of the hand's outline, fraction of the skin's
     blur: float = 0.4                       # largest Gaussian blur radius (pixels)
     gain: tuple = (0.85, 1.15)              # global brightness
     cast: float = 0.04                      # colour cast, either way
@@ -182,7 +185,7 @@ def draw_hand(rng: np.random.Generator, count: int, style: Style = STYLE, pose=N
     skin = np.clip(skin + rng.normal(0, 6, 3), 0, 255)
     img = _background(rng, side, skin, style)
     draw = ImageDraw.Draw(img)
-    edge = tuple(int(v) for v in skin * rng.uniform(0.55, 0.75))
+    edge = tuple(int(v) for v in skin * rng.uniform(*style.outline))
     fill = tuple(int(v) for v in skin)
 
     scale = rng.uniform(*style.palm_width) * side   # palm width in pixels
