@@ -35,7 +35,8 @@ __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "published_scale", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
-    "refresh_batchnorm_statistics", "producer", "walk_nodes", "GESTURE_NAMES", "Pretrained",
+    "refresh_batchnorm_statistics", "producer", "walk_nodes", "SIGNS_6TO9", "IMAGE_SIZE", "load_signers",
+    "signer_split", "prepare_photo", "AUGMENTATION_LEVELS", "augmentation_layers", "Pretrained",
     "imagenet_resnet50", "course_resnet50", "pretrained_resnet50", "course_cache_dir",
     "CIFAR10_ENV", "CIFAR10_CLASSES", "Cifar10", "load_cifar10", "read_cifar10_folder", "write_cifar10_folder",
     "make_cifar10_standin", "standin_folder",
@@ -124,22 +125,29 @@ def _read_split(path: Path, prefix: str):
     return x, y, classes
 
 
-GESTURE_NAMES = ("thumb", "little finger", "horns", "call me")   # classes of the gestures dataset
+SIGNS_6TO9 = "signs6to9"      # ``load_dataset(name=SIGNS_6TO9)``: the transfer-learning target task (digits 6 to 9)
+IMAGE_SIZE = 64               # side of the course's images, in pixels
+RESAMPLE = "LANCZOS"          # Pillow filter used to shrink photos to IMAGE_SIZE (antialiased)
 
 
 def load_dataset(path=None, name="signs"):
-    """Load the finger-counting dataset (or, with ``name="gestures"``, the gestures dataset).
+    """Load the finger-counting photos (digits 0 to 5), or with ``name=SIGNS_6TO9`` the digits 6 to 9.
+
+    Both are real photos of hands from the Sign Language Digits Dataset (Apache-2.0;
+    ``datasets/NOTICE.md`` says where they come from and what was changed), split so
+    that no signer has photos on both sides.
 
     Args:
         path: folder holding ``train_<name>.h5`` and ``test_<name>.h5``
             (default: the course's ``datasets/``).
-        name: ``"signs"`` (counts 0 to 5) or ``"gestures"`` (the transfer-learning
-            target task: 4 gestures, ``GESTURE_NAMES``, 15 training images per class).
+        name: ``"signs"`` (digits 0 to 5, the classic SIGNS layout) or ``"signs6to9"``
+            (digits 6 to 9, the transfer-learning target task: 15 training photos per
+            class; labels 0 to 3 stand for the digits in ``classes``).
 
     Returns:
         ``(X_train_orig, Y_train_orig, X_test_orig, Y_test_orig, classes)``:
         images of shape ``(m, 64, 64, 3)`` (uint8), labels of shape ``(1, m)``
-        (int64) and the class values ``(6,)``.
+        (int64) and the class values (the digits).
 
     Raises:
         DatasetError: a file is missing, damaged or not in the classic layout;
@@ -151,6 +159,114 @@ def load_dataset(path=None, name="signs"):
     if classes is None:
         classes = test_classes if test_classes is not None else np.unique(np.concatenate([y_train, y_test]))
     return X_train, y_train.reshape(1, -1), X_test, y_test.reshape(1, -1), classes
+
+
+def load_signers(path=None, name="signs"):
+    """``(train_signers, test_signers)``: the signer id of every photo of ``load_dataset(path, name)``.
+
+    Photos of one signer share an id; no id appears on both sides of the split. Use it
+    to hold out a validation split by signer (``signer_split``).
+    """
+    import h5py
+
+    folder = Path(path) if path is not None else DATASET_DIR
+    ids = []
+    for split in ("train", "test"):
+        file = folder / f"{split}_{name}.h5"
+        with h5py.File(file, "r") as f:
+            if f"{split}_set_signer" not in f:
+                raise DatasetError(f"Dataset file {file} has no signer ids ({split}_set_signer); "
+                                   "rebuild it with `python -m tools.make_dataset`.")
+            ids.append(np.asarray(f[f"{split}_set_signer"][:]))
+    return ids[0], ids[1]
+
+
+def signer_split(signers, fraction=0.2, seed=0):
+    """A boolean mask that holds out about ``fraction`` of the signers (all their photos) for validation.
+
+    Choosing a recipe on a validation split drawn this way, never on the test split,
+    measures what the network does on hands it has not seen.
+    """
+    signers = np.asarray(signers)
+    ids = np.unique(signers)
+    held = np.random.default_rng(seed).choice(ids, size=max(1, round(fraction * len(ids))), replace=False)
+    return np.isin(signers, held)
+
+
+AUGMENTATION_LEVELS = ("none", "flips", "geometry", "photos")
+
+
+def augmentation_layers(level="photos"):
+    """The course's data augmentation for photos of hands, as a list of Keras layers (ResNet-50 notebook).
+
+    Each level adds to the one before: ``"flips"`` (left and right hands),
+    ``"geometry"`` (rotations up to 14 degrees, zoom from 15 % closer to 30 % farther,
+    shifts up to 10 %, borders filled with the nearest pixel: other framing),
+    ``"photos"`` (brightness, contrast, saturation and hue: other cameras and light).
+    ``"photos"`` is what notebook 4 uses and the course's pretrained checkpoint was
+    trained with; the levels were compared on a validation split of signers
+    (``tools/calibrate_dataset.py``). Inputs are images scaled to [0, 1].
+    """
+    from keras import layers
+
+    if level not in AUGMENTATION_LEVELS:
+        raise ValueError(f"level must be one of {AUGMENTATION_LEVELS}, got {level!r}")
+    chosen = AUGMENTATION_LEVELS[:AUGMENTATION_LEVELS.index(level) + 1]
+    stack = []
+    if "flips" in chosen:
+        stack += [layers.RandomFlip("horizontal", seed=1)]
+    if "geometry" in chosen:
+        stack += [layers.RandomRotation(0.04, fill_mode="nearest", seed=2),
+                  layers.RandomZoom((-0.15, 0.3), fill_mode="nearest", seed=3),
+                  layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=4)]
+    if "photos" in chosen:
+        stack += [layers.RandomBrightness(0.25, value_range=(0, 1), seed=5),
+                  layers.RandomContrast(0.3, seed=6),
+                  layers.RandomSaturation((0.3, 0.7), value_range=(0, 1), seed=7),
+                  layers.RandomHue(0.05, value_range=(0, 1), seed=8)]
+    return stack
+
+
+def prepare_photo(image, size=IMAGE_SIZE):
+    """Prepare one photo exactly as the course's training photos were prepared.
+
+    Steps: turn it upright by its EXIF orientation, composite transparency on
+    white and convert grey or palette images to RGB, crop the largest centred
+    square, and shrink (or enlarge) it to ``size`` x ``size`` with Pillow's Lanczos filter.
+
+    Args:
+        image: a path or binary file object Pillow reads (JPEG, PNG, ...), or a ``PIL.Image``.
+        size: output side in pixels.
+
+    Returns:
+        ``(array, steps)``: a uint8 array ``(size, size, 3)`` and a list of
+        sentences saying what was done.
+    """
+    from PIL import Image, ImageOps
+
+    img = image if isinstance(image, Image.Image) else Image.open(image)
+    steps = [f"read a {img.width}x{img.height} {img.format or 'image'} in mode {img.mode}"]
+    orientation = img.getexif().get(0x0112, 1)
+    if orientation not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+        steps.append(f"turned it upright (EXIF orientation {orientation}): now {img.width}x{img.height}")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba).convert("RGB")
+        steps.append("placed its transparent parts on white")
+    elif img.mode != "RGB":
+        steps.append(f"converted {img.mode} to RGB")
+        img = img.convert("RGB")
+    side = min(img.size)
+    if img.width != img.height:
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        steps.append(f"cropped the centred {side}x{side} square (the hand should fill it, as in the training photos)")
+    if side != size:
+        img = img.resize((size, size), getattr(Image.Resampling, RESAMPLE))
+        steps.append(f"resized it to {size}x{size} with the {RESAMPLE.title()} filter")
+    return np.asarray(img, dtype=np.uint8), steps
 
 
 def convert_to_one_hot(Y, C):
@@ -219,32 +335,39 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=None):
     return fig
 
 
-def predict_image(model, image, class_names=None, image_size=None, show=True):
-    """Predict the class of one image ("test on your own image").
+def predict_image(model, image, class_names=None, show=True, verbose=True):
+    """Predict the class of one photo ("test on your own hand").
+
+    A file (any size; JPEG, PNG or anything Pillow reads; EXIF orientation, RGBA
+    and grey are handled) is prepared exactly as the training photos were
+    (``prepare_photo``: upright, RGB, centred square, Lanczos resize to the model's
+    input size), and each step is printed. An array already at the model's input
+    size is used as it is (uint8 in [0, 255] or floats in [0, 1]).
 
     Args:
         model: a trained Keras model taking ``(batch, h, w, 3)`` images scaled to [0, 1].
-        image: a path to any image file Pillow reads, or an ``(h, w, 3)`` array.
+        image: a path, a ``PIL.Image`` or an ``(h, w, 3)`` array.
         class_names: optional names for the output classes.
-        image_size: ``(h, w)`` to resize to (default: the model's input size).
-        show: display the image with its prediction.
+        show: display the prepared image with its prediction.
+        verbose: print what was done to the photo.
 
     Returns:
         ``(predicted_index, probabilities)``.
     """
-    import keras
-
-    height, width = image_size or tuple(model.input_shape[1:3])
-    if isinstance(image, (str, os.PathLike)):
-        img = keras.utils.load_img(image, target_size=(height, width))
-        arr = keras.utils.img_to_array(img)
+    height, width = tuple(model.input_shape[1:3])
+    if height != width:
+        raise ValueError(f"predict_image expects a model with square inputs, got {height}x{width}")
+    arr = None if isinstance(image, (str, os.PathLike)) or hasattr(image, "getexif") else np.asarray(image)
+    if arr is None:
+        arr, steps = prepare_photo(image, size=height)
+        if verbose:
+            print("Prepared the photo as the training photos were: " + "; ".join(steps) + ".")
+        x = arr[None].astype("float32") / 255.0
     else:
-        arr = np.asarray(image, dtype="float32")
-        if arr.ndim != 3 or arr.shape[-1] != 3:
-            raise ValueError(f"expected an image of shape (h, w, 3), got {arr.shape}")
-        if arr.shape[:2] != (height, width):
-            arr = keras.ops.convert_to_numpy(keras.ops.image.resize(arr, (height, width)))
-    x = arr[None] / 255.0 if arr.max() > 1.0 else arr[None]
+        if arr.shape != (height, width, 3):
+            raise ValueError(f"expected an array of shape ({height}, {width}, 3), got {arr.shape}; "
+                             "pass a file path or a PIL image to have it prepared")
+        x = arr[None].astype("float32") / (255.0 if arr.dtype == np.uint8 or arr.max() > 1.0 else 1.0)
     probs = np.asarray(model.predict(x, verbose=0))[0]
     index = int(np.argmax(probs))
     label = class_names[index] if class_names is not None else index

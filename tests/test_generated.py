@@ -1,27 +1,10 @@
-"""Generated artefacts are reproducible: dataset, figures, fixtures and the student notebooks."""
+"""Generated artefacts are reproducible: figures, fixtures and the student notebooks (the dataset: test_dataset.py)."""
 
 from __future__ import annotations
 
-from tools import make_dataset, make_figures, make_fixtures, release
+from tools import make_figures, make_fixtures, release
 from tools.notebooks import RELEASE, source_notebooks, exercises
 from test_utils import load_fixtures
-import resnets_utils
-
-
-def test_dataset_regenerates_identically():
-    X_train, Y_train, X_test, Y_test, _ = resnets_utils.load_dataset()
-    fresh = make_dataset.build()
-    assert (fresh["train"][0] == X_train).all() and (fresh["train"][1] == Y_train.ravel()).all()
-    assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
-
-
-def test_gestures_dataset_regenerates_identically():
-    X_train, Y_train, X_test, Y_test, classes = resnets_utils.load_dataset(name="gestures")
-    fresh = make_dataset.build_gestures()
-    assert X_train.shape == (60, 64, 64, 3) and X_test.shape == (100, 64, 64, 3)
-    assert list(classes) == [0, 1, 2, 3] and resnets_utils.GESTURE_NAMES == make_dataset.GESTURE_NAMES
-    assert (fresh["train"][0] == X_train).all() and (fresh["train"][1] == Y_train.ravel()).all()
-    assert (fresh["test"][0] == X_test).all() and (fresh["test"][1] == Y_test.ravel()).all()
 
 
 def test_figures_redraw_identically():

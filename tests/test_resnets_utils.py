@@ -14,12 +14,19 @@ matplotlib.use("Agg")
 
 def test_load_dataset_shapes_and_types():
     X_train, Y_train, X_test, Y_test, classes = ru.load_dataset()
-    assert X_train.shape == (1080, 64, 64, 3) and X_test.shape == (120, 64, 64, 3)
+    assert X_train.shape == (1057, 64, 64, 3) and X_test.shape == (180, 64, 64, 3)
     assert X_train.dtype == np.uint8 and Y_train.dtype == np.int64
-    assert Y_train.shape == (1, 1080) and Y_test.shape == (1, 120)
+    assert Y_train.shape == (1, 1057) and Y_test.shape == (1, 180)
     assert list(classes) == [0, 1, 2, 3, 4, 5]
-    assert np.bincount(Y_train.ravel()).tolist() == [180] * 6
-    assert np.bincount(Y_test.ravel()).tolist() == [20] * 6
+    assert min(np.bincount(Y_train.ravel())) >= 170
+    assert np.bincount(Y_test.ravel()).tolist() == [30] * 6
+
+
+def test_load_the_target_task_of_digits_6_to_9():
+    X_train, Y_train, X_test, Y_test, classes = ru.load_dataset(name=ru.SIGNS_6TO9)
+    assert X_train.shape == (60, 64, 64, 3) and len(X_test) >= 600
+    assert list(classes) == [6, 7, 8, 9]
+    assert np.bincount(Y_train.ravel()).tolist() == [15] * 4 and set(Y_test.ravel()) == {0, 1, 2, 3}
 
 
 def test_files_use_the_classic_signs_layout():
@@ -136,17 +143,20 @@ def _tiny_model():
     return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
 
 
-def test_predict_image_from_array_and_file(tmp_path):
+def test_predict_image_from_array_and_file(tmp_path, capsys):
     from PIL import Image
 
     model = _tiny_model()
-    image = np.random.default_rng(0).integers(0, 255, (40, 30, 3)).astype(np.uint8)
+    image = np.random.default_rng(0).integers(0, 255, (16, 16, 3)).astype(np.uint8)
     index, probs = ru.predict_image(model, image, show=False)
     assert 0 <= index < 3 and probs.shape == (3,)
-    Image.fromarray(image).save(tmp_path / "hand.png")
+    assert np.allclose(ru.predict_image(model, image / 255.0, show=False)[1], probs, atol=1e-6)
+    Image.fromarray(np.repeat(np.repeat(image, 3, 0), 2, 1)).save(tmp_path / "hand.png")   # 48x32
     index2, probs2 = ru.predict_image(model, tmp_path / "hand.png", class_names=["a", "b", "c"], show=False)
     assert probs2.shape == (3,)
-    with pytest.raises(ValueError, match="expected an image"):
+    out = capsys.readouterr().out
+    assert "read a 32x48 PNG" in out and "cropped the centred 32x32 square" in out and "resized it to 16x16" in out
+    with pytest.raises(ValueError, match="expected an array of shape \\(16, 16, 3\\)"):
         ru.predict_image(model, np.zeros((4, 4)), show=False)
 
 

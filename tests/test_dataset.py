@@ -1,0 +1,144 @@
+"""The shipped photos: provenance, a signer-disjoint split, byte-for-byte rebuilds, and photo preparation."""
+
+from __future__ import annotations
+
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+import resnets_utils as ru
+from tools import make_dataset
+
+SOURCE = make_dataset.DEFAULT_SOURCE
+NAMES = ("signs", ru.SIGNS_6TO9)
+
+
+def _signers(name):
+    return ru.load_signers(name=name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_signer_has_photos_on_both_sides(name):
+    train, test = _signers(name)
+    assert set(train).isdisjoint(test)
+
+
+def test_the_target_task_uses_signers_of_its_own():
+    fewshot_train, fewshot_test = _signers(ru.SIGNS_6TO9)
+    signs_train, signs_test = _signers("signs")
+    assert set(fewshot_train).isdisjoint(signs_test)          # picked among the 0-5 training signers
+    assert len(set(fewshot_train)) == make_dataset.FEWSHOT_PER_CLASS
+
+
+def test_the_test_split_is_balanced_and_whole_signers():
+    _, Y_test = ru.load_dataset()[2:4]
+    _, test = _signers("signs")
+    assert np.bincount(Y_test.ravel()).tolist() == [make_dataset.TEST_SIGNERS] * 6
+    for signer in np.unique(test):       # one photo of each digit per test signer
+        assert sorted(Y_test.ravel()[test == signer]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_files_keep_the_classic_signs_layout():
+    for split in ("train", "test"):
+        with h5py.File(ru.DATASET_DIR / f"{split}_signs.h5") as f:
+            assert {f"{split}_set_x", f"{split}_set_y", "list_classes", f"{split}_set_signer"} == set(f)
+            assert f[f"{split}_set_x"].dtype == np.uint8 and f[f"{split}_set_x"].shape[1:] == (64, 64, 3)
+
+
+def test_provenance_travels_with_the_data():
+    folder = ru.DATASET_DIR
+    assert "Apache License" in (folder / "LICENSE").read_text() and "Version 2.0" in (folder / "LICENSE").read_text()
+    notice = (folder / "NOTICE.md").read_text()
+    for needed in ("Copyright 2017 Arda Mavi", "arXiv:2011.08927", "Changes made", "Lanczos"):
+        assert needed in notice
+    assert len((folder / "SOURCE_COMMIT").read_text().strip()) == 40
+
+
+def test_manifest_lists_every_photo_once_and_where_it_went():
+    rows = [line.split("\t") for line in (ru.DATASET_DIR / "MANIFEST.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == 2062 and len({r[0] for r in rows}) == 2062
+    assert all(len(r[1]) == 64 for r in rows)
+    signers = {name: _signers(name) for name in NAMES}
+    for source, _, digit, signer, file, row in rows:
+        name = file.split("_", 1)[1][:-3]
+        split = 0 if file.startswith("train") else 1
+        assert signers[name][split][int(row)] == int(signer), source
+        assert (int(digit) < 6) == (name == "signs")
+
+
+def _photos(digits):
+    return [make_dataset.Photo(f"Dataset/{d}/IMG_{n}.JPG", n, d) for n, d in enumerate(digits)]
+
+
+@pytest.mark.parametrize("digits, groups", [
+    (list(range(10)) * 2, [0] * 10 + [1] * 10),                              # two clean signers
+    (list(range(9)) + [8, 9] + list(range(10)), [0] * 11 + [1] * 10),        # a retake stays with its signer
+    ([5] + [0, 1, 2, 3, 4, 6, 7, 8, 9] + list(range(10)), [0] * 10 + [1] * 10),   # a stray first photo
+    ([0, 1, 2, 3] + [3, 4, 5, 6, 7, 8, 9] + [0, 1], [0] * 11 + [1] * 2),     # a run restarted mid-way
+])
+def test_signer_groups_merge_incomplete_runs_and_never_split_one(digits, groups):
+    assert make_dataset.signer_groups(_photos(digits)) == groups
+
+
+@pytest.mark.skipif(not (SOURCE / "Dataset").is_dir(), reason=f"the original photos are not at {SOURCE}")
+def test_dataset_rebuilds_byte_for_byte_from_the_original_photos():
+    assert make_dataset.differences(SOURCE) == []
+    photos = make_dataset.list_photos(SOURCE)
+    groups = make_dataset.signer_groups(photos)
+    runs = {}
+    for photo, g in zip(photos, groups):
+        runs.setdefault(g, []).append(photo.digit)
+    assert sum(run == list(range(10)) for run in runs.values()) >= 180     # most runs are one signer's 0..9
+    manifest = (ru.DATASET_DIR / "MANIFEST.tsv").read_text()
+    first = photos[0]
+    assert hashlib.sha256((SOURCE / first.path).read_bytes()).hexdigest() in manifest
+
+
+# ---------------------------------------------------------------- preparing a learner's own photo
+def _marked(size=(90, 60)):
+    """An RGB image with a red square in its top-left corner."""
+    img = np.full((size[1], size[0], 3), 200, np.uint8)
+    img[:10, :10] = (255, 0, 0)
+    return Image.fromarray(img)
+
+
+def test_prepare_photo_turns_a_rotated_jpeg_upright(tmp_path):
+    upright = _marked((60, 90))                    # what the camera saw: portrait, marker top-left
+    stored = upright.transpose(Image.Transpose.ROTATE_270)   # how a phone stores it, with orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    arr, steps = ru.prepare_photo(tmp_path / "phone.jpg", size=30)
+    assert arr.shape == (30, 30, 3) and arr.dtype == np.uint8
+    assert any("EXIF orientation 6" in s for s in steps)
+    square = np.asarray(upright)[15:75]            # the centred square of the upright photo
+    reference = np.asarray(Image.fromarray(square).resize((30, 30), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(arr.astype(int) - reference).mean() < 6     # JPEG noise only
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P", "LA"])
+def test_prepare_photo_accepts_transparency_grey_and_palettes(tmp_path, mode):
+    img = _marked().convert(mode)
+    img.save(tmp_path / "photo.png")
+    arr, steps = ru.prepare_photo(tmp_path / "photo.png", size=16)
+    assert arr.shape == (16, 16, 3) and arr.dtype == np.uint8
+    assert any("cropped the centred 60x60 square" in s for s in steps)
+
+
+def test_prepare_photo_puts_transparent_pixels_on_white(tmp_path):
+    img = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    arr, steps = ru.prepare_photo(img, size=20)
+    assert (arr == 255).all() and any("on white" in s for s in steps)
+
+
+def test_training_photos_were_prepared_the_way_prepare_photo_prepares_a_photo():
+    if not (SOURCE / "Dataset").is_dir():
+        pytest.skip(f"the original photos are not at {SOURCE}")
+    rows = [line.split("\t") for line in (ru.DATASET_DIR / "MANIFEST.tsv").read_text().splitlines()[1:]]
+    source, _, _, _, file, row = next(r for r in rows if r[4] == "train_signs.h5")
+    with h5py.File(ru.DATASET_DIR / file) as f:
+        shipped = f["train_set_x"][int(row)]
+    assert np.array_equal(ru.prepare_photo(SOURCE / source)[0], shipped)
