@@ -556,6 +556,7 @@ def refresh_batchnorm_statistics(model, x, batch_size=32, seed=0):
 IMAGENET_NOTOP = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + IMAGENET_NOTOP
 CACHE_ENV = "RESNET_COURSE_CACHE"
+COURSE_EPOCHS = 10            # epochs of notebook 4's recipe, used for the course checkpoint too
 WEIGHTS_ENV = "RESNET_COURSE_WEIGHTS"
 
 
@@ -631,20 +632,26 @@ def imagenet_resnet50(input_shape=(64, 64, 3), cache_dir=None, download=True):
 
 
 def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
-    """Train ResNet-50 on the finger-counting dataset (the source task) and save its weights to ``path``."""
+    """Train ResNet-50 on the finger-counting photos (the source task) with notebook 4's recipe and
+    augmentation (``augmentation_layers()``), and save its weights to ``path``."""
     import keras
+    import tensorflow as tf
 
     X_train, Y_train, _, _, classes = load_dataset()
     n_train = course_setting(len(X_train), 64)
     x = _unit_scale(X_train[:n_train])
-    y = convert_to_one_hot(Y_train[:, :n_train], len(classes)).T
-    epochs, batch_size = course_setting(10, 1), 32
+    y = convert_to_one_hot(Y_train[:, :n_train], len(classes)).T.astype("float32")
+    epochs, batch_size = course_setting(COURSE_EPOCHS, 1), 32
     keras.utils.set_random_seed(seed)
+    augment = keras.Sequential(augmentation_layers(), name="augment")
+    data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=3).batch(batch_size)
+            .map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
     model = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
     steps = epochs * int(np.ceil(len(x) / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)),
                   loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    model.fit(data, epochs=epochs, verbose=0)
     refresh_batchnorm_statistics(model, x, batch_size=batch_size, seed=seed)
     clean = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
     clean.set_weights(model.get_weights())        # an uncompiled copy: the file holds no optimizer state
@@ -654,12 +661,17 @@ def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
+CHECKPOINT_RECIPE = "photos-augmentation-v1"   # change it when the checkpoint's recipe changes
+
+
 def _training_data_tag() -> str:
-    """The first 8 hex digits of the shipped training file's SHA-256: a checkpoint trained on
-    an earlier version of the dataset gets another file name, so it is never reused."""
+    """8 hex digits of a SHA-256 over the shipped training file, the recipe and the epochs: a checkpoint
+    trained on an earlier version of the data or with another recipe gets another name, so it is never reused."""
     import hashlib
 
-    return hashlib.sha256((DATASET_DIR / "train_signs.h5").read_bytes()).hexdigest()[:8]
+    digest = hashlib.sha256((DATASET_DIR / "train_signs.h5").read_bytes())
+    digest.update(f"{CHECKPOINT_RECIPE}/{COURSE_EPOCHS}".encode())
+    return digest.hexdigest()[:8]
 
 
 def course_resnet50(input_shape=(64, 64, 3), cache_dir=None, train=True):

@@ -142,3 +142,24 @@ def test_training_photos_were_prepared_the_way_prepare_photo_prepares_a_photo():
     with h5py.File(ru.DATASET_DIR / file) as f:
         shipped = f["train_set_x"][int(row)]
     assert np.array_equal(ru.prepare_photo(SOURCE / source)[0], shipped)
+
+
+def test_notebook_4_spells_out_the_course_augmentation():
+    """Notebook 4 writes its augmentation layer by layer; the course checkpoint and the calibration use
+    ``augmentation_layers()``: the two must be the same layers with the same settings."""
+    import re
+
+    import keras
+    from keras import layers
+
+    from tools.notebooks import SOURCE, read
+
+    code = next(c.source for c in read(SOURCE / "04_resnet50" / "resnet50.ipynb").cells
+                if c.cell_type == "code" and "augment = keras.Sequential(" in c.source)
+    listing = re.search(r"augment = keras\.Sequential\((\[.*?\])", code, re.S).group(1)
+    spelled = eval(listing, {"layers": layers, "keras": keras})   # noqa: S307 - our own notebook
+
+    def config(layer):
+        return type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}
+
+    assert [config(layer) for layer in spelled] == [config(layer) for layer in ru.augmentation_layers()]
