@@ -99,15 +99,16 @@ def test_dataset_rebuilds_byte_for_byte_from_the_original_photos():
 
 # ---------------------------------------------------------------- preparing a learner's own photo
 def _marked(size=(90, 60)):
-    """An RGB image with a red square in its top-left corner."""
+    """An RGB image with a red square in the top-left corner of its centred square."""
     img = np.full((size[1], size[0], 3), 200, np.uint8)
-    img[:10, :10] = (255, 0, 0)
+    top, left = (size[1] - min(size)) // 2, (size[0] - min(size)) // 2
+    img[top:top + 10, left:left + 10] = (255, 0, 0)
     return Image.fromarray(img)
 
 
 def test_prepare_photo_turns_a_rotated_jpeg_upright(tmp_path):
     upright = _marked((60, 90))                    # what the camera saw: portrait, marker top-left
-    stored = upright.transpose(Image.Transpose.ROTATE_270)   # how a phone stores it, with orientation 6
+    stored = upright.transpose(Image.Transpose.ROTATE_90)    # how a phone stores it: on its side, orientation 6
     exif = Image.Exif()
     exif[0x0112] = 6
     stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
@@ -117,6 +118,7 @@ def test_prepare_photo_turns_a_rotated_jpeg_upright(tmp_path):
     square = np.asarray(upright)[15:75]            # the centred square of the upright photo
     reference = np.asarray(Image.fromarray(square).resize((30, 30), Image.Resampling.LANCZOS)).astype(int)
     assert np.abs(arr.astype(int) - reference).mean() < 6     # JPEG noise only
+    assert arr[:4, :4, 0].mean() > 230 and arr[-4:, -4:, 0].mean() < 215     # the marker is top-left again
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "P", "LA"])
