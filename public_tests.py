@@ -213,8 +213,9 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     if got_s != want_s:
         hint = f"put strides=(s, s) on the first 1x1 conv only (s={s} here)"
         if got_s == [(1, 1), (s, s), (1, 1)] and s != 1:
-            hint = ("this course follows He et al. (2015) and keras.applications: the stride sits on the first 1x1 "
-                    "conv (ResNet 'v1.5' moves it to the 3x3 conv, a different network)")
+            hint = ("this course follows keras.applications.ResNet50 (and the authors' released models): the stride "
+                    "sits on the first 1x1 conv (ResNet 'v1.5' moves it to the 3x3 conv: same weight shapes, a "
+                    "different network)")
         elif all(st == (1, 1) for st in got_s):
             hint = "the stride s is ignored: pass strides=(s, s) to the first Conv2D"
         raise failure(ex, "strides of the three main-path convolutions", want_s, got_s, hint)
