@@ -34,7 +34,7 @@ import numpy as np
 __all__ = [
     "DATASET_DIR", "DatasetError", "fast_mode", "published_scale", "course_setting", "load_dataset",
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
-    "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "copy_weights",
+    "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "count_flops", "copy_weights",
     "refresh_batchnorm_statistics", "producer", "walk_nodes", "SIGNS_6TO9", "IMAGE_SIZE", "load_signers",
     "signer_split", "prepare_photo", "AUGMENTATION_LEVELS", "augmentation_layers", "Pretrained",
     "imagenet_resnet50", "course_resnet50", "pretrained_resnet50", "course_cache_dir",
@@ -476,6 +476,34 @@ def weighted_layers_in_graph_order(model):
         if getattr(op, "weights", None) and op not in order:   # a shared layer counts once
             order.append(op)
     return order
+
+
+def count_flops(model):
+    """Multiply-adds of one forward pass of one example through ``model``'s Conv2D and Dense layers.
+
+    A Conv2D layer computes, for each of its output values (height x width x filters), a dot
+    product of length kernel height x kernel width x input channels (divided by ``groups``);
+    a Dense layer one of length ``input units`` per output unit (and per position when its
+    input has more than one axis). Biases, BatchNorm, activations, pooling and additions are
+    left out: they cost a few operations per value, next to hundreds per convolution output.
+    This is the convention of He et al. (2015), whose "FLOPs" are multiply-adds. Nested
+    models are counted layer by layer; a layer must have been called once (its ``output``).
+    """
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers"):                       # a nested model
+            total += count_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            in_channels = layer.input.shape[-1]
+            out = layer.output.shape                           # (batch, height, width, filters)
+            total += out[1] * out[2] * out[3] * kh * kw * in_channels // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            positions = int(np.prod(layer.output.shape[1:-1], dtype=np.int64))
+            total += positions * layer.input.shape[-1] * layer.units
+    return int(total)
 
 
 def copy_weights(source, target):

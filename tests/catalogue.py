@@ -247,6 +247,25 @@ MUTANTS = [
        ('    return keras.Model(inputs=X_input, outputs=X, name="ResNet50")', "    return X")),
     _m("ResNet50", "identity_blocks_3x3_vs_1x1", "middle convs of identity blocks with f=1", "call the blocks with f=3",
        ("X = identity_block(X, f=3, filters=filters)", "X = identity_block(X, f=1, filters=filters)")),
+    # ---- block_summary
+    _m("block_summary", "floor_division", "n // s for the output size", "ceil(n / s)",
+       ("    output_shape = (-(-n_H // s), -(-n_W // s), F3)", "    output_shape = (n_H // s, n_W // s, F3)")),
+    _m("block_summary", "projection_only_for_stride", "a projection only when s != 1", "when the channels change",
+       ("    projection = s != 1 or n_C != F3", "    projection = s != 1")),
+    _m("block_summary", "projection_only_for_channels", "a projection only when the channels change",
+       "cannot be added as it is", ("    projection = s != 1 or n_C != F3", "    projection = n_C != F3")),
+    _m("block_summary", "no_biases", "convolutions counted without biases", "keeps its bias",
+       ("        return k * k * c_in * c_out + c_out      # kernel and one bias per filter",
+        "        return k * k * c_in * c_out")),
+    _m("block_summary", "bn_two_per_channel", "BatchNorm counted with gamma and beta only", "4 numbers per channel",
+       ("        return 4 * c                             # gamma, beta, moving mean, moving variance",
+        "        return 2 * c")),
+    _m("block_summary", "no_shortcut_parameters", "the projection's parameters left out", "its own Conv2D",
+       ("        parameters += conv(1, n_C, F3) + bn(F3)  # the shortcut's own Conv2D and BatchNorm", "        pass")),
+    _m("block_summary", "middle_conv_1x1", "the middle convolution counted as 1x1", "f * f * F1 * F2",
+       ("conv(f, F1, F2)", "conv(1, F1, F2)")),
+    _m("block_summary", "returns_two", "returns the shape and the count only", "(output_shape, projection, parameters)",
+       ("    return output_shape, projection, parameters", "    return output_shape, parameters")),
 ]
 
 
@@ -255,6 +274,12 @@ def _v(exercise, id, what, *edits, **extra):
 
 
 VARIANTS = [
+    _v("block_summary", "ceil_and_explicit_sums", "math.ceil, a NumPy bool and the sums written out",
+       ("    output_shape = (-(-n_H // s), -(-n_W // s), F3)",
+        "    import math\n    output_shape = (math.ceil(n_H / s), math.ceil(n_W / s), int(F3))"),
+       ("    projection = s != 1 or n_C != F3", "    projection = np.bool_(s > 1 or n_C != F3)"),
+       ("    parameters = conv(1, n_C, F1) + bn(F1) + conv(f, F1, F2) + bn(F2) + conv(1, F2, F3) + bn(F3)",
+        "    parameters = (n_C * F1 + f * f * F1 * F2 + F2 * F3) + (F1 + F2 + F3) + 4 * (F1 + F2 + F3)")),
     _v("unit_forward", "dot_and_mask", "np.dot and x * (x > 0)",
        ("    Z1 = X @ W1 + b1\n    A1 = np.maximum(Z1, 0)\n", "    Z1 = np.dot(X, W1) + b1\n    A1 = Z1 * (Z1 > 0)\n"),
        ("    Y = np.maximum(Z, 0)\n", "    Y = Z * (Z > 0)\n")),

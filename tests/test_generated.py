@@ -26,7 +26,7 @@ def test_every_exercise_has_a_public_test_and_a_stub():
     import nbformat
 
     names = [name for path in source_notebooks() for name in exercises(path)]
-    assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "ResNet50",
+    assert names == ["unit_forward", "gradient_norms", "build_cnn", "identity_block", "convolutional_block", "block_summary", "ResNet50",
                      "batchnorm_forward", "freeze_batchnorm", "load_pretrained", "build_transfer_model",
                      "start_fine_tuning", "preactivation_block", "grad_cam"]
     for path in source_notebooks():

@@ -136,3 +136,86 @@ def test_keras_batchnorm_uses_the_biased_variance_and_momentum_on_the_old_value(
     np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 0.5), atol=1e-10)
     np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, atol=1e-10)
     np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * var, atol=1e-10)
+
+
+# ---- Facts the other notebooks state (transfer learning, the architecture), pinned on the installed Keras.
+
+
+def _transfer_toy(seed=0):
+    """A base (Dense -> BatchNorm) nested in an outer model with base(inputs, training=False), as notebook 6 builds it."""
+    keras.utils.set_random_seed(seed)
+    base_in = keras.Input((4,))
+    bn = layers.BatchNormalization()
+    base = keras.Model(base_in, bn(layers.Dense(4)(base_in)), name="base")
+    base.trainable = False
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layers.Dense(1)(base(inputs, training=False)))
+    model.compile(optimizer="sgd", loss="mse")
+    return model, base, bn
+
+
+@pytest.mark.parametrize("freeze_batchnorm", [False, True])
+def test_training_false_on_a_nested_base_does_not_protect_batchnorm_once_the_base_is_unfrozen(freeze_batchnorm):
+    """Notebook 6: `base(inputs, training=False)` is no safety belt; fit's training=True reaches the nested layers
+    (keras-team/keras#20285). Only trainable=False on the BatchNorm layers keeps their statistics."""
+    model, base, bn = _transfer_toy()
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)                    # phase 1: the whole base is frozen
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(4))
+    base.trainable = True                                                 # phase 2: unfreeze the base...
+    if freeze_batchnorm:
+        bn.trainable = False                                              # ...but keep BatchNorm frozen
+    model.compile(optimizer="sgd", loss="mse")
+    before = bn.moving_mean.numpy().copy()
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)
+    moved = not np.allclose(before, bn.moving_mean.numpy())
+    assert moved is not freeze_batchnorm
+    # A bare call still uses the recorded training=False, so the two modes differ only through an explicit value.
+    same = np.allclose(model(X), model(X, training=False))
+    assert same
+    assert np.allclose(model(X, training=True), model(X, training=False)) is freeze_batchnorm
+
+
+def _bottleneck(stride_on_3x3: bool, s: int = 2):
+    inputs = keras.Input((8, 8, 4))
+    x = layers.Conv2D(2, 1, strides=1 if stride_on_3x3 else s)(inputs)
+    x = layers.Conv2D(2, 3, strides=s if stride_on_3x3 else 1, padding="same")(x)
+    x = layers.Conv2D(6, 1)(x)
+    return keras.Model(inputs, x)
+
+
+def test_v1_and_v1_5_blocks_have_the_same_weight_shapes_but_compute_different_functions():
+    """Notebook 3: moving the stride from the first 1x1 to the 3x3 conv changes no kernel shape, only the function."""
+    keras.utils.set_random_seed(0)
+    v1, v15 = _bottleneck(False), _bottleneck(True)
+    assert [w.shape for w in v1.get_weights()] == [w.shape for w in v15.get_weights()]
+    v15.set_weights(v1.get_weights())                                     # loads without any error...
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    assert v1(x).shape == v15(x).shape == (2, 4, 4, 6)
+    assert not np.allclose(v1(x), v15(x), atol=1e-3)                       # ...and computes something else
+
+
+def test_keras_resnet50_details_that_the_paper_does_not_fix():
+    """Notebooks 1, 3 and 4: keras.applications.ResNet50 starts every gamma at 1 (no zero-gamma), keeps a bias on
+    every convolution, and puts a stage's stride on the first 1x1 convolution and the shortcut."""
+    model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=3)
+    bns = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    assert len(bns) == 53 and all(np.all(bn.gamma.numpy() == 1.0) for bn in bns)
+    assert len(convs) == 53 and all(conv.use_bias for conv in convs)
+    strides = {conv.name: tuple(conv.strides) for conv in convs if conv.name.startswith("conv3_block1")}
+    assert strides == {"conv3_block1_0_conv": (2, 2), "conv3_block1_1_conv": (2, 2), "conv3_block1_2_conv": (1, 1),
+                       "conv3_block1_3_conv": (1, 1)}
+
+
+def test_a_conv_bias_before_batchnorm_gets_no_gradient_in_training_mode():
+    """Notebook 2: BatchNorm subtracts the batch mean, bias included, so the bias cannot change the output."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    conv, bn = layers.Conv2D(3, 3, padding="same"), layers.BatchNormalization()
+    x = tf.constant(np.random.default_rng(0).normal(size=(4, 5, 5, 2)).astype("float32"))
+    target = tf.constant(np.random.default_rng(1).normal(size=(4, 5, 5, 3)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum((bn(conv(x), training=True) - target) ** 2)
+    grad_kernel, grad_bias = tape.gradient(loss, [conv.kernel, conv.bias])
+    assert np.abs(grad_bias.numpy()).max() < 1e-4 * np.abs(grad_kernel.numpy()).max()

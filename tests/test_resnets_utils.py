@@ -257,3 +257,29 @@ def test_refresh_batchnorm_statistics_computes_the_average_of_batch_statistics()
     np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-4)
     assert bn.momentum == 0.99
     np.testing.assert_allclose(frozen.moving_mean.numpy(), 0.0)
+
+
+def test_count_flops_counts_the_multiply_adds_of_conv2d_and_dense_layers():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)                 # 8 * 8 * 4 outputs, 3 * 3 * 3 each
+    x = layers.BatchNormalization()(x)                               # not counted
+    x = layers.Conv2D(6, 1, strides=2)(x)                            # 4 * 4 * 6 outputs, 4 each
+    inner = keras.Model(inputs, x)
+    outer_in = keras.Input((8, 8, 3))
+    y = layers.GlobalAveragePooling2D()(inner(outer_in))             # a nested model is counted layer by layer
+    y = layers.Dense(5)(y)                                           # 6 * 5
+    model = keras.Model(outer_in, y)
+    assert ru.count_flops(model) == 8 * 8 * 4 * 27 + 4 * 4 * 6 * 4 + 6 * 5
+    grouped_in = keras.Input((5, 5, 4))
+    grouped = keras.Model(grouped_in, layers.Conv2D(6, 3, groups=2)(grouped_in))   # 3 * 3 * 6 outputs, 3 * 3 * 2 each
+    assert ru.count_flops(grouped) == 3 * 3 * 6 * 18
+
+
+def test_count_flops_gives_he_et_al_s_figure_for_resnet50():
+    import keras
+
+    model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
+    assert round(ru.count_flops(model) / 1e9, 2) == 3.86        # "3.8 x 10^9 FLOPs" (He et al., 2015, Table 1)

@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 from .notebooks import ROOT
-from .release import assignments, nbgrader_env
+from .release import assignments, nbgrader_env, remove_answer_cells
 
 FAILED = re.compile(r"There was an error processing assignment '([^']+)' for student '([^']+)'")
 
@@ -61,6 +61,7 @@ def release(course: Path) -> int:
     """Release every assignment to notebooks/ and record it (cells, points, checksums) in the gradebook."""
     for name in assignments(course / "source"):
         _require(nbgrader(course, "generate_assignment", name, "--force"), f"nbgrader generate_assignment {name}")
+        remove_answer_cells(course / "notebooks" / name)        # the questions' answers are instructor material
         print(f"released {name} -> notebooks/{name}/")
     return 0
 

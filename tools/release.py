@@ -48,6 +48,27 @@ def generate(course_root: Path, names: list[str]) -> None:
         proc = subprocess.run(cmd, cwd=course_root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}\n{proc.stderr}")
+        remove_answer_cells(course_root / "notebooks" / name)
+
+
+ANSWER_TAG = "answers"   # markdown cells with this tag hold the answers to "Questions to think about"
+
+
+def remove_answer_cells(folder: Path) -> None:
+    """Delete the cells tagged ``answers`` from every notebook under ``folder`` (a generated release).
+
+    The answers are instructor material: they stay in source/ and in the solutions appendix
+    (``python -m tools.answers``). They carry no nbgrader metadata, so the gradebook never lists
+    them and nothing is graded by hand.
+    """
+    import nbformat
+
+    for path in sorted(folder.rglob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        kept = [cell for cell in nb.cells if ANSWER_TAG not in cell.get("metadata", {}).get("tags", [])]
+        if len(kept) != len(nb.cells):
+            nb.cells = kept
+            nbformat.write(nb, str(path))
 
 
 def stage_course(dest: Path) -> None:
