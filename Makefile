@@ -58,7 +58,7 @@ lab: setup  ## open the student notebooks in JupyterLab
 
 # ---- students
 check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb
-	$(PY) -m tools.check_notebook $(NB)
+	@./check $(NB)
 
 # ---- instructors (nbgrader, from the repository root; see README)
 assign: setup  ## release every assignment to notebooks/ and record it in gradebook.db
