@@ -71,3 +71,93 @@ def test_pyproject_uses_the_current_license_format():
     # Modules at the root, declared as such: setuptools then installs the editable copy through a plain
     # .pth entry, without its "Editable installation" box.
     assert meta["tool"]["setuptools"]["package-dir"] == {"": "."}
+
+
+# --------------------------------------------------------------------------- no stderr, no plumbing
+def _run_cells(sources, cwd, env):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources] + [nbformat.v4.new_code_cell("import time; time.sleep(0.5)")]
+    saved = dict(os.environ)
+    os.environ.update(env)
+    os.environ.pop("PYTEST_CURRENT_TEST", None)     # with it, ipykernel does not forward descriptor 2 to the notebook
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return [o for c in nb.cells for o in c.outputs]
+
+
+def _stderr(outputs):
+    return "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stderr")
+
+
+def test_a_bare_tensorflow_import_writes_to_stderr():
+    """The control for the next test: with TensorFlow's logs on, its start-up does reach the notebook."""
+    outputs = _run_cells(["import tensorflow"], ROOT, {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert _stderr(outputs), outputs
+
+
+def test_every_setup_cell_starts_tensorflow_quietly_first():
+    for path in release_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        setup = [c.source for c in nb.cells if c.cell_type == "code" and "setup" in c.metadata.get("tags", [])]
+        code = [ln for ln in setup[0].splitlines() if ln.strip() and not ln.startswith("#")]
+        assert code[:2] == ["import resnets_utils", "resnets_utils.start_tensorflow_quietly()"], path
+
+
+def test_a_setup_cell_runs_without_stderr_in_a_fresh_kernel():
+    """Even with TensorFlow's logs switched on, the setup cell (the one importing most) shows no stderr."""
+    path = RELEASE / "07_cifar10" / "cifar10.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    setup = [c.source for c in nb.cells if c.cell_type == "code" and "setup" in c.metadata.get("tags", [])]
+    outputs = _run_cells(setup[:1], path.parent, {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert _stderr(outputs) == "", _stderr(outputs)
+
+
+def test_stderr_still_works_after_the_quiet_start():
+    outputs = _run_cells(["import resnets_utils; resnets_utils.start_tensorflow_quietly()",
+                          "import sys; print('visible', file=sys.stderr)"], ROOT, {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert _stderr(outputs) == "visible\n"
+
+
+def test_report_metric_prints_nothing_and_hands_the_value_to_the_runner(tmp_path, capsys, monkeypatch):
+    import resnets_utils
+
+    monkeypatch.delenv(resnets_utils.METRICS_ENV, raising=False)
+    resnets_utils.report_metric("parameters", 168)
+    monkeypatch.setenv(resnets_utils.METRICS_ENV, str(tmp_path / "m.txt"))
+    resnets_utils.report_metric("accuracy", 0.91234567)
+    resnets_utils.report_metric("parameters", 168.0)
+    assert capsys.readouterr().out == ""
+    from tools.run_course import key_metric
+
+    assert (tmp_path / "m.txt").read_text() == "accuracy = 0.9123\nparameters = 168\n"
+    assert key_metric(tmp_path / "m.txt") == "parameters = 168"
+    assert key_metric(tmp_path / "missing.txt") == "-"
+
+
+def test_no_notebook_prints_plumbing():
+    for path in source_notebooks() + release_notebooks():
+        text = path.read_text(encoding="utf-8")
+        assert "Key metric" not in text, path
+
+
+def test_the_course_runner_names_the_cell_and_the_time(monkeypatch):
+    import io
+
+    import nbformat.v4 as v4
+    from tools import run_course
+
+    clock = iter([100.0, 101.0, 109.0, 110.0, 111.0, 111.0, 111.0])
+    monkeypatch.setattr(run_course.time, "time", lambda: next(clock))
+    stream = io.StringIO()
+    with run_course.Progress("04_resnet50", 2, course_start=40.0, stream=stream) as progress:
+        cell = v4.new_code_cell("# train\nhistory = model.fit(train_data, epochs=EPOCHS)")
+        progress.cell_started(cell, 0)
+        progress.cell_completed(cell, 0)
+        assert "04_resnet50: cell 2/2" in progress.line()
+    out = stream.getvalue()
+    assert out == "  cell 1/2 took 8 s (notebook 10 s, course 1 min 11 s): history = model.fit(train_data, epochs=EPOCHS)\n"
