@@ -161,3 +161,30 @@ def test_the_course_runner_names_the_cell_and_the_time(monkeypatch):
         assert "04_resnet50: cell 2/2" in progress.line()
     out = stream.getvalue()
     assert out == "  cell 1/2 took 8 s (notebook 10 s, course 1 min 11 s): history = model.fit(train_data, epochs=EPOCHS)\n"
+
+
+# --------------------------------------------------------------------------- live progress
+def test_fit_verbosity_is_a_bar_for_people_and_one_line_per_epoch_headless(monkeypatch):
+    import resnets_utils
+
+    for var in ("RESNET_COURSE_HEADLESS", "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(var, raising=False)
+    assert resnets_utils.fit_verbosity() == 1 and not resnets_utils.headless()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert resnets_utils.fit_verbosity() == 2
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setenv("RESNET_COURSE_HEADLESS", "1")
+    assert resnets_utils.fit_verbosity() == 2
+    monkeypatch.setenv("RESNET_COURSE_HEADLESS", "0")
+    assert resnets_utils.fit_verbosity() == 1
+
+
+def test_training_cells_choose_their_verbosity():
+    import re
+
+    for name in ("04_resnet50/resnet50.ipynb", "06_transfer_learning/transfer_learning.ipynb", "07_cifar10/cifar10.ipynb"):
+        nb = nbformat.read(str(SOURCE / name), as_version=4)
+        fits = [c.source for c in nb.cells if c.cell_type == "code" and re.search(r"\.fit\(", c.source)]
+        assert fits, name
+        for source in fits:
+            assert "verbose=resnets_utils.fit_verbosity()" in source, source
