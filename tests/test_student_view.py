@@ -188,3 +188,59 @@ def test_training_cells_choose_their_verbosity():
         assert fits, name
         for source in fits:
             assert "verbose=resnets_utils.fit_verbosity()" in source, source
+
+
+# --------------------------------------------------------------------------- free check cells
+def test_every_free_check_cell_catches_errors():
+    for path in source_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        cells = nb.cells
+        for i, cell in enumerate(cells):
+            meta = nbgrader_meta(cell)
+            if not (meta.get("solution") and cell.cell_type == "code"):
+                continue
+            j = next(k for k in range(i + 1, len(cells)) if nbgrader_meta(cells[k]).get("grade_id") == f"{meta['grade_id']}_tests")
+            free = [c for c in cells[i + 1:j] if c.cell_type == "code" and not nbgrader_meta(c).get("locked")]
+            assert free, meta["grade_id"]
+            for c in free:
+                assert c.source.startswith(f'from test_utils import free_check\nwith free_check("{meta["grade_id"]}"):'), c.source
+
+
+def test_free_check_shows_the_graded_message_and_run_all_reaches_the_graded_cell(tmp_path):
+    """A typo in the answer: the free check prints the learner's line and the exception, none of our frames, and
+    does not stop Run All; the graded cell then fails with the course's message."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    release = RELEASE / "02_identity_block" / "identity_block.ipynb"
+    nb = solved(release, SOURCE / "02_identity_block" / "identity_block.ipynb")
+    answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "identity_block")
+    answer.source = answer.source.replace("layers.Conv2D", "layers.Conv2d", 1)
+    graded = next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == "identity_block_tests")
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(release.parent)}}).execute()
+    except CellExecutionError:
+        pass
+    errors = [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert errors and errors[0] == graded, errors
+    free = nb.cells[graded - 1]
+    text = "".join(o.get("text", "") for o in free.outputs if o.output_type == "stream")
+    assert "AssertionError: identity_block: this check raised AttributeError: module 'keras.layers' has no attribute " \
+           "'Conv2d' (in your code, line" in text, text
+    assert "test_utils" not in text and "Traceback" not in text and "site-packages" not in text, text
+    assert not [o for o in free.outputs if o.output_type == "stream" and o.name == "stderr"]
+    shown = "\n".join(o.evalue for o in nb.cells[graded].outputs if o.output_type == "error")
+    assert "identity_block: calling identity_block(" in shown and "Conv2d" in shown, shown
+
+
+def test_free_check_passes_quietly_and_names_an_unimplemented_function(capsys):
+    import test_utils
+
+    with test_utils.free_check("demo"):
+        print("fine")
+    assert capsys.readouterr().out == "fine\n"
+    with test_utils.free_check("demo"):
+        raise NotImplementedError()
+    out = capsys.readouterr().out
+    assert "AssertionError: demo: the function is not implemented yet" in out and "hint:" in out
