@@ -244,3 +244,20 @@ def test_free_check_passes_quietly_and_names_an_unimplemented_function(capsys):
         raise NotImplementedError()
     out = capsys.readouterr().out
     assert "AssertionError: demo: the function is not implemented yet" in out and "hint:" in out
+
+
+# --------------------------------------------------------------------------- plots in fast mode
+def test_a_one_epoch_history_is_a_centred_point_with_a_note(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import resnets_utils
+
+    fig = resnets_utils.plot_history({"loss": [0.7], "accuracy": [0.5]})
+    for ax in fig.axes:
+        assert ax.get_xlim() == (0, 2) and list(ax.get_xticks()) == [1]
+        assert any("one epoch" in t.get_text() for t in ax.texts)
+    fig.savefig(tmp_path / "one.png")
+    fig = resnets_utils.plot_history({"loss": [0.7, 0.5, 0.4]})
+    ax = fig.axes[0]
+    assert not ax.texts and all(float(t).is_integer() for t in ax.get_xticks())
