@@ -261,3 +261,44 @@ def test_a_one_epoch_history_is_a_centred_point_with_a_note(tmp_path):
     fig = resnets_utils.plot_history({"loss": [0.7, 0.5, 0.4]})
     ax = fig.axes[0]
     assert not ax.texts and all(float(t).is_integer() for t in ax.get_xticks())
+
+
+# --------------------------------------------------------------------------- figures travel with the notebook
+def test_release_notebooks_carry_every_figure_as_an_attachment():
+    """However the course is opened (Lab at notebooks/, a folder handed out alone, nbgrader's feedback, GitHub),
+    a release notebook shows its figures: each is embedded, byte for byte the file the source links."""
+    import base64
+    import re
+
+    from nbgrader.utils import compute_checksum
+
+    image = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+    embedded = 0
+    for source_path in source_notebooks():
+        source = nbformat.read(str(source_path), as_version=4)
+        release = nbformat.read(str(RELEASE / source_path.parent.name / source_path.name), as_version=4)
+        links = [t for c in source.cells if c.cell_type == "markdown" for t in image.findall(c.source)]
+        assert all(not t.startswith("attachment:") and not c.get("attachments") for c in source.cells
+                   for t in image.findall(c.source)), "source notebooks link images/, they carry no attachments"
+        targets = [t for c in release.cells if c.cell_type == "markdown" for t in image.findall(c.source)]
+        assert len(targets) == len(links) and all(t.startswith("attachment:") for t in targets), targets
+        for cell in release.cells:
+            for target in image.findall(cell.source) if cell.cell_type == "markdown" else []:
+                name = target[len("attachment:"):]
+                link = next(t for t in links if t.endswith("/" + name))
+                data = base64.b64decode(cell.attachments[name]["image/png"])
+                assert data == (source_path.parent / link).resolve().read_bytes(), name
+                embedded += 1
+            if "checksum" in nbgrader_meta(cell):
+                assert compute_checksum(cell) == nbgrader_meta(cell)["checksum"]
+    assert embedded >= 9
+
+
+def test_feedback_html_shows_the_figures():
+    import re
+
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_filename(str(RELEASE / "02_identity_block" / "identity_block.ipynb"))
+    sources = re.findall(r'<img alt="the identity block" src="([^"]{0,30})', html)
+    assert sources and sources[0].startswith("data:image/png;base64,"), sources

@@ -54,6 +54,7 @@ def stage_course(dest: Path) -> None:
     """Copy what nbgrader needs to generate the release into ``dest``."""
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(SOURCE, dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(ROOT / "images", dest / "images")    # embedded as attachments (nbgrader_config.EmbedImages)
 
 
 def leaks(folder: Path) -> list[str]:
