@@ -65,6 +65,10 @@ class EmbedImages(NbGraderPreprocessor):
 
 c.GenerateAssignment.preprocessors = [EmbedImages] + list(GenerateAssignment.class_traits()["preprocessors"].default())
 
+# Student notebooks start clean: no outputs, execution counts or run metadata (timestamps of a
+# maintainer's run).
+c.ClearOutput.remove_metadata_fields = {"collapsed", "scrolled", "execution", "ExecuteTime"}
+
 # Execution during autograde/validate. NBGRADER_EXECUTION is set then, which puts the
 # notebooks in fast mode (see resnets_utils.fast_mode). A cell may run for 10 minutes;
 # a student's infinite loop is interrupted at that point and the rest of the notebook is

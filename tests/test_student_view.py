@@ -302,3 +302,25 @@ def test_feedback_html_shows_the_figures():
     html, _ = HTMLExporter().from_filename(str(RELEASE / "02_identity_block" / "identity_block.ipynb"))
     sources = re.findall(r'<img alt="the identity block" src="([^"]{0,30})', html)
     assert sources and sources[0].startswith("data:image/png;base64,"), sources
+
+
+# --------------------------------------------------------------------------- no run metadata
+def test_run_metadata_is_found_and_stripped(tmp_path):
+    from tools import release
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1 + 1")
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-11-21T04:50:56.517604Z"}
+    cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nb.cells = [cell]
+    nbformat.write(nb, str(tmp_path / "a.ipynb"))
+    assert len(release.run_metadata(tmp_path, release=True)) == 2
+    assert release.strip_run_metadata(tmp_path) == 1
+    assert release.run_metadata(tmp_path) == [] and release.strip_run_metadata(tmp_path) == 0
+
+
+def test_no_notebook_carries_run_metadata_and_the_release_no_outputs():
+    from tools import release
+
+    assert release.run_metadata(SOURCE) == []
+    assert release.run_metadata(RELEASE, release=True) == []
