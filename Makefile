@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -53,8 +53,11 @@ bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 8 
 bench-setup: setup  ## what input pipeline, threads and eager execution do to training speed (about 14 minutes)
 	$(PY) -m benchmarks.training_setup
 
-lab: setup  ## open the student notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+lab: setup  ## open the student notebooks in JupyterLab (student tools only; LAB_ARGS= passes options)
+	@$(PY) -m tools.lab $(LAB_ARGS)
+
+lab-instructor: setup  ## JupyterLab at the repository root with nbgrader's instructor tools
+	@$(PY) -m tools.lab --instructor $(LAB_ARGS)
 
 # ---- students
 check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb

@@ -324,3 +324,24 @@ def test_no_notebook_carries_run_metadata_and_the_release_no_outputs():
 
     assert release.run_metadata(SOURCE) == []
     assert release.run_metadata(RELEASE, release=True) == []
+
+
+# --------------------------------------------------------------------------- the student's Lab
+def test_the_students_lab_hides_the_instructor_tools_and_keeps_validate(monkeypatch):
+    import json
+
+    from tools import lab
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/elsewhere")
+    cmd, env = lab.command()
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(lab.STUDENT_CONFIG), "/elsewhere"]
+    assert f"--ServerApp.root_dir={RELEASE}" in cmd and cmd[1:4] == ["-m", "jupyter", "lab"]
+    page = json.loads((lab.STUDENT_CONFIG / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
+    for plugin in ("create-assignment", "formgrader", "menu", "course-list"):
+        assert page[f"@jupyter/nbgrader:{plugin}"] is True
+    assert "@jupyter/nbgrader:validate-assignment" not in page
+    cmd, env = lab.command(instructor=True, extra=["--no-browser"])
+    assert env.get("JUPYTER_CONFIG_PATH") == "/elsewhere" and f"--ServerApp.root_dir={ROOT}" in cmd
+    assert cmd[-1] == "--no-browser"
+    text = (ROOT / "Makefile").read_text()
+    assert "\t@$(PY) -m tools.lab $(LAB_ARGS)" in text and "\t@$(PY) -m tools.lab --instructor $(LAB_ARGS)" in text
