@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -26,7 +26,10 @@ course: setup  ## run every solution notebook in full mode; results in build/cou
 course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes
 	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
 
-test: setup  ## the whole test suite (what CI runs)
+browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
+	@tools/install_browser.sh
+
+test: setup browser  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
 	RESNET_COURSE_FAST=1 $(PY) -m pytest
 
 release: setup  ## regenerate the student notebooks in notebooks/ from source/
