@@ -156,7 +156,8 @@ const app = window.jupyterapp;
 (async () => {
   const panel = app.shell.currentWidget;
   panel.content.activeCellIndex = index;
-  await app.commands.execute(index < 0 ? 'notebook:run-all-cells' : 'notebook:run-cell');
+  // not awaited: the command resolves only when the cells have run; the test polls for that itself
+  app.commands.execute(index < 0 ? 'notebook:run-all-cells' : 'notebook:run-cell');
   done(true);
 })().catch(e => done('error: ' + e));
 """
@@ -255,7 +256,7 @@ def test_every_release_notebook_shows_its_figures_and_a_quiet_setup_cell(server,
         cells = browser.execute_script(CELLS)
         setup = next(i for i, c in enumerate(cells) if "setup" in c["tags"])
         assert browser.execute_async_script(RUN, setup) is True
-        _wait(browser, DONE, 180, 0.25, setup)
+        _wait(browser, DONE, 300, 0.25, setup)
         cell = browser.execute_script(CELLS)[setup]
         if _stderr(cell) or any(o.get("output_type") == "error" for o in cell["outputs"]):
             problems.append(f"{rel}: the setup cell wrote {cell['outputs']}")
@@ -277,7 +278,7 @@ def test_a_mistake_in_notebook_2_reaches_the_graded_message(server, browser):
         assert browser.execute_async_script(RUN, -1) is True
         cells = _wait(browser, "const cells = (() => {" + CELLS + "})();"
                                "const g = cells.find(c => c.id === 'identity_block_tests');"
-                               "return g && g.count !== null && g.outputs.length ? cells : null;", 180)
+                               "return g && g.count !== null && g.outputs.length ? cells : null;", 300)
         graded = next(c for c in cells if c["id"] == "identity_block_tests")
         errors = [o for o in graded["outputs"] if o.get("output_type") == "error"]
         assert errors and errors[0]["evalue"].startswith("identity_block: calling identity_block("), graded["outputs"]
