@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -30,7 +30,10 @@ course: setup  ## run every solution notebook in full mode; results in build/cou
 course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes
 	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
 
-test: setup  ## the whole test suite (what CI runs)
+browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
+	@tools/install_browser.sh
+
+test: setup browser  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
 	RESNET_COURSE_FAST=1 $(PY) -m pytest
 
 release: setup  ## regenerate the student notebooks in notebooks/ from source/
@@ -57,12 +60,15 @@ bench: setup  ## speed of the course's ResNet-50 vs keras.applications (about 8 
 bench-setup: setup  ## what input pipeline, threads and eager execution do to training speed (about 14 minutes)
 	$(PY) -m benchmarks.training_setup
 
-lab: setup  ## open the student notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+lab: setup  ## open the student notebooks in JupyterLab (student tools only; LAB_ARGS= passes options)
+	@$(PY) -m tools.lab $(LAB_ARGS)
+
+lab-instructor: setup  ## JupyterLab at the repository root with nbgrader's instructor tools
+	@$(PY) -m tools.lab --instructor $(LAB_ARGS)
 
 # ---- students
 check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb
-	$(PY) -m tools.check_notebook $(NB)
+	@./check $(NB)
 
 # ---- instructors (nbgrader, from the repository root; see README)
 assign: setup  ## release every assignment to notebooks/ and record it in gradebook.db

@@ -15,6 +15,60 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Student notebooks: nbgrader's standard stub, so every unsolved exercise raises NotImplementedError.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# Figures travel inside the student notebooks. The source notebooks link the figures of images/
+# (`![...](../../images/x.png)`), which only resolve when Jupyter serves the repository root. While
+# generating the release, EmbedImages turns every markdown image that is a local file into a cell
+# attachment (`![...](attachment:x.png)`), before nbgrader computes checksums and records the cells
+# in the gradebook. The figures then show in `make lab`, in a release folder handed out alone, in
+# nbgrader's feedback HTML and on GitHub, and always match images/ at release time.
+import base64  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+from nbgrader.coursedir import CourseDirectory  # noqa: E402
+from nbgrader.preprocessors import NbGraderPreprocessor  # noqa: E402
+
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".svg": "image/svg+xml"}
+MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+class EmbedImages(NbGraderPreprocessor):
+    """Replace each markdown image that is a local file by a cell attachment holding that file."""
+
+    def preprocess(self, nb, resources):
+        coursedir = CourseDirectory(config=self.config)
+        info = resources.get("nbgrader", {})
+        folder = Path(coursedir.format_path(coursedir.source_directory, ".", info.get("assignment", ".")))
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                self._embed(cell, folder)
+        return nb, resources
+
+    @staticmethod
+    def _embed(cell, folder: Path):
+        def attach(match):
+            target = match.group(2)
+            path = (folder / target).resolve()
+            kind = IMAGE_TYPES.get(path.suffix.lower())
+            if "://" in target or target.startswith("attachment:") or kind is None:
+                return match.group(0)
+            if not path.is_file():
+                raise FileNotFoundError(f"a markdown image links a missing file: {target} (from {folder})")
+            data = path.read_text() if kind == "image/svg+xml" else base64.b64encode(path.read_bytes()).decode()
+            cell.setdefault("attachments", {})[path.name] = {kind: data}
+            return f"{match.group(1)}attachment:{path.name}{match.group(3)}"
+
+        cell.source = MARKDOWN_IMAGE.sub(attach, cell.source)
+
+
+c.GenerateAssignment.preprocessors = [EmbedImages] + list(GenerateAssignment.class_traits()["preprocessors"].default())
+
+# Student notebooks start clean: no outputs, execution counts or run metadata (timestamps of a
+# maintainer's run).
+c.ClearOutput.remove_metadata_fields = {"collapsed", "scrolled", "execution", "ExecuteTime"}
+
 # Execution during autograde/validate. NBGRADER_EXECUTION is set then, which puts the
 # notebooks in fast mode (see resnets_utils.fast_mode). A cell may run for 10 minutes;
 # a student's infinite loop is interrupted at that point and the rest of the notebook is

@@ -414,3 +414,33 @@ def hidden_test(exercise: str, target) -> None:
         for name in COURSE_MODULES:
             importlib.reload(importlib.import_module(name))
     getattr(sys.modules["public_tests"], f"{exercise}_hidden_test")(target)
+
+
+# --------------------------------------------------------------------------- free check cells
+@contextmanager
+def free_check(exercise: str):
+    """The body of a free check cell: an error there is shown as a graded cell shows it, and the cell ends normally.
+
+    ``with free_check("identity_block"):`` around the cell's code. When the learner's function (or the check)
+    raises, the cell prints the graded cells' message (the check, the exception and the learner's own line, none
+    of the course's frames) in red on stdout and returns, so Run All goes on to the graded cell, which gives the
+    same diagnosis with its points.
+    """
+    __tracebackhide__ = True
+    try:
+        yield
+    except CheckFailure as exc:
+        message = exc
+    except NotImplementedError:
+        message = failure(exercise, "the function is not implemented yet (it raised NotImplementedError)",
+                          "your implementation", "raise NotImplementedError()",
+                          "replace `raise NotImplementedError()` with your code, then run its cell again")
+    except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = failure(exercise, f"this check raised {type(exc).__name__}: {text}{_learner_line(exc)}",
+                          "a result", type(exc).__name__,
+                          "fix the line named above, run the function's cell again, then this cell")
+    else:
+        return
+    print(f"\x1b[31mAssertionError: {message}\x1b[0m")
+    print("The check stopped here; the graded cell below fails with the same message until this is fixed.")

@@ -3,6 +3,7 @@
 Usage (from the repository root)::
 
     python -m tools.check_notebook notebooks/02_identity_block/identity_block.ipynb
+    ./check notebooks/02_identity_block/identity_block.ipynb      # the same, from any shell
     make check NB=notebooks/02_identity_block/identity_block.ipynb
     python -m tools.check_notebook                 # every notebook in notebooks/
 
@@ -10,7 +11,9 @@ The notebook runs from top to bottom in a fresh kernel, in its own folder and in
 mode, through nbgrader's ``Validator`` (what ``nbgrader validate`` does, with the
 course's configuration); the file itself is not changed. The exit status is 0 when
 every graded cell passes and 1 otherwise, unlike ``nbgrader validate``, which exits
-with 0 even when tests fail. Your notebook holds the visible tests only: the hidden
+with 0 even when tests fail (``make check`` reports the same, but GNU make turns any failure into
+its own status 2 and an error line; ``./check`` keeps the 1). A changed locked cell is reported and,
+as the grader does, replaced by its original for the run, so the tests still say how the answers do. Your notebook holds the visible tests only: the hidden
 tests run when your instructor grades, so passing here is necessary for full marks,
 not a guarantee.
 """
@@ -71,21 +74,75 @@ def kernel_stderr_silenced():
         os.close(saved)
 
 
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+
+
+def changed_locked_cells(nb) -> list:
+    """The locked cells whose source no longer matches the checksum the release recorded."""
+    from nbgrader import utils
+
+    return [c for c in nb.cells if utils.is_locked(c) and "checksum" in nbgrader_meta(c)
+            and utils.compute_checksum(c) != nbgrader_meta(c)["checksum"]]
+
+
+def put_back_originals(nb, source_path: Path) -> list:
+    """Put back the original of every changed locked cell, as the grader does; the cells it could not restore.
+
+    The original is the source notebook's cell of the same ``grade_id`` without its hidden tests, which is what
+    the release holds; it counts as the original only when its checksum is the one the release recorded.
+    """
+    from nbgrader import utils
+
+    originals = {nbgrader_meta(c).get("grade_id"): c for c in read(source_path).cells} if source_path.is_file() else {}
+    left = []
+    for cell in changed_locked_cells(nb):
+        original = originals.get(nbgrader_meta(cell).get("grade_id"))
+        if original is not None:
+            edited = cell.source
+            cell.source = HIDDEN.sub("", original.source).rstrip("\n") if cell.cell_type == "code" else original.source
+            if utils.compute_checksum(cell) == nbgrader_meta(cell)["checksum"]:
+                continue
+            cell.source = edited
+        left.append(cell)
+    return left
+
+
 def check(path: Path, config=None) -> tuple[bool, list[str]]:
-    """Run one notebook; ``(passed, report lines)``."""
+    """Run one notebook; ``(passed, report lines)``.
+
+    A changed locked cell is reported and, as the grader does, replaced by its original before the run, so the
+    learner also learns what the graded cells say about their answers.
+    """
     nb = nbformat.read(str(path), as_version=4)
     graded = [c for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
     total = sum(float(nbgrader_meta(c).get("points", 0)) for c in graded)
-    with kernel_stderr_silenced():
-        results = _validator(config if config is not None else course_config()).validate(str(path))
     report = []
-    if results.get("type_changed") or results.get("changed"):
-        cells = results.get("type_changed", []) + results.get("changed", [])
-        report.append(f"  {len(cells)} locked cell(s) were changed; the grader puts back the original, so your edit "
+    changed = changed_locked_cells(nb)
+    release = SOURCE / path.parent.name / path.name
+    target = path
+    if changed:
+        report.append(f"  {len(changed)} locked cell(s) were changed; the grader puts back the original, so your edit "
                       "does not count. Undo it (copy the cell from a fresh copy of the notebook):")
+        report += [f"    - {cell.source.splitlines()[0] if cell.source.strip() else '(empty cell)'}" for cell in changed]
+        kept = put_back_originals(nb, release)
+        report.append("  The tests below ran with the original cells put back"
+                      + (f", except {len(kept)} the check could not restore." if kept else "."))
+        target = path.with_name(f".check-{path.name}")
+        nbformat.write(nb, str(target))
+    try:
+        with kernel_stderr_silenced():
+            validator = _validator(config if config is not None else course_config())
+            validator.ignore_checksums = bool(changed)
+            results = validator.validate(str(target))
+    finally:
+        if target != path:
+            target.unlink(missing_ok=True)
+    if results.get("type_changed"):
+        cells = results["type_changed"]
+        report.append(f"  {len(cells)} locked cell(s) changed type; the grader puts back the original. Undo it "
+                      "(copy the cell from a fresh copy of the notebook):")
         report += [f"    - {cell['source'].splitlines()[0] if cell['source'] else '(empty cell)'}" for cell in cells]
         return False, report
-    release = SOURCE / path.parent.name / path.name
     if release.is_file():
         present = {nbgrader_meta(c).get("grade_id") for c in graded}
         report += [f"  note: the graded cell {name} is not in your notebook (deleted?); the grader puts it back and "
@@ -106,7 +163,7 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
     else:
         report.append(f"  all {len(graded)} graded cells pass ({total:g} of {total:g} points from the visible tests; "
                       "the hidden tests run when your instructor grades)")
-    return not failed, report
+    return not failed and not changed, report
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,9 @@ cells are locked and checksummed). The output is byte-stable.
 Usage (from the repository root)::
 
     python -m tools.release            # regenerate notebooks/
-    python -m tools.release --check    # fail if notebooks/ is stale or leaks solution text
+    python -m tools.release --check    # fail if notebooks/ is stale or leaks solution text, or if
+                                       # source/ or notebooks/ carry run metadata
+    python -m tools.release --strip    # remove run metadata (execution timestamps) from source/
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def stage_course(dest: Path) -> None:
     """Copy what nbgrader needs to generate the release into ``dest``."""
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(SOURCE, dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(ROOT / "images", dest / "images")    # embedded as attachments (nbgrader_config.EmbedImages)
 
 
 def leaks(folder: Path) -> list[str]:
@@ -83,6 +86,41 @@ def leaks(folder: Path) -> list[str]:
         text = nb.read_text(encoding="utf-8")
         found += [f"{nb.relative_to(folder)}: contains {m!r}" for m in LEAK_MARKERS if m in text]
     return found
+
+
+RUN_METADATA = ("execution", "ExecuteTime")
+
+
+def run_metadata(folder: Path, release: bool = False) -> list[str]:
+    """Notebooks of ``folder`` whose cells carry run metadata (execution timestamps), and, for a release,
+    outputs or execution counts: what a maintainer's run leaves behind and a student should not get."""
+    import nbformat
+
+    found = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        cells = nbformat.read(str(path), as_version=4).cells
+        if any(key in cell.get("metadata", {}) for cell in cells for key in RUN_METADATA):
+            found.append(f"{path.relative_to(folder)}: cells carry execution timestamps (run metadata)")
+        if release and any(cell.get("outputs") or cell.get("execution_count") for cell in cells
+                           if cell.cell_type == "code"):
+            found.append(f"{path.relative_to(folder)}: code cells carry outputs or execution counts")
+    return found
+
+
+def strip_run_metadata(folder: Path = SOURCE) -> int:
+    """Remove run metadata from every notebook of ``folder`` (JSON layout kept); the number of files changed."""
+    import nbformat
+
+    changed = 0
+    for path in sorted(folder.rglob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        dropped = [cell.metadata.pop(key) for cell in nb.cells for key in RUN_METADATA if key in cell.metadata]
+        if dropped:
+            nbformat.write(nb, str(path))
+            changed += 1
+    return changed
 
 
 def compare(fresh: Path, committed: Path) -> list[str]:
@@ -102,18 +140,24 @@ def compare(fresh: Path, committed: Path) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare a fresh release with notebooks/")
+    parser.add_argument("--strip", action="store_true", help="only remove run metadata from source/ notebooks")
     args = parser.parse_args(argv)
+    if args.strip:
+        print(f"removed run metadata from {strip_run_metadata()} source notebook(s)")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         stage_course(course)
         generate(course, assignments())
         fresh = course / "notebooks"
-        problems = leaks(fresh)
+        problems = leaks(fresh) + run_metadata(fresh, release=True)
         if args.check:
+            problems += [f"source/{p}" for p in run_metadata(SOURCE)]
             problems += compare(fresh, ROOT / "notebooks")
             print("\n".join(problems) or "notebooks/ is up to date with source/")
             if problems:
-                print("Run `python -m tools.release` to regenerate notebooks/.")
+                print("Run `python -m tools.release --strip` (run metadata in source/), then `python -m tools.release` "
+                      "to regenerate notebooks/.")
             return 1 if problems else 0
         if problems:
             print("\n".join(problems))

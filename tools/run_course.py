@@ -4,7 +4,10 @@ Writes the executed notebooks and a results table (notebook, seconds, key
 metric) to ``build/course/<mode>/``; ``<mode>`` is ``full``, ``fast``
 (``RESNET_COURSE_FAST=1``) or ``published`` (``RESNET_COURSE_PUBLISHED=1``: full mode with
 notebook 7 at the published size). Each notebook reports its key metric with
-``resnets_utils.report_metric``, which prints ``Key metric: name = value``.
+``resnets_utils.report_metric``, which appends ``name = value`` to the file the runner names in
+``RESNET_COURSE_METRICS`` (students see nothing). While a notebook runs, the runner shows its
+name, the code cell and the time so far; training prints one line per epoch (``RESNET_COURSE_HEADLESS``,
+see ``resnets_utils.fit_verbosity``).
 
 Usage (from the repository root)::
 
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,47 +31,110 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+from resnets_utils import HEADLESS_ENV, METRICS_ENV
+
 from .notebooks import ROOT, SOURCE, source_notebooks
 
-METRIC = re.compile(r"Key metric: (\S+) = ([-+0-9.eE]+)")
+def key_metric(metrics_file: Path) -> str:
+    """The last metric the notebook reported (``resnets_utils.report_metric`` appends ``name = value``)."""
+    lines = metrics_file.read_text(encoding="utf-8").splitlines() if metrics_file.is_file() else []
+    return lines[-1].strip() if lines else "-"
 
 
-def key_metric(nb) -> str:
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            match = METRIC.search(out.get("text", "") if out.get("output_type") == "stream" else "")
-            if match:
-                return f"{match.group(1)} = {match.group(2)}"
-    return "-"
+def _clock(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
-def run_notebook(path: Path, out_path: Path, timeout: int) -> tuple[float, str, str]:
+class Progress:
+    """Where the run is: notebook, code cell, its first line, and the time so far.
+
+    On a terminal one status line is redrawn every second, also while a long cell runs; in a log
+    (not a terminal) each cell that took 5 s or more gets one line when it ends.
+    """
+
+    def __init__(self, label: str, code_cells: int, course_start: float, stream=None):
+        self.label, self.code_cells, self.course_start = label, code_cells, course_start
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty()
+        self.start = time.time()
+        self.done = 0
+        self.cell_start = self.start
+        self.what = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True) if self.live else None
+
+    def __enter__(self):
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+    def line(self) -> str:
+        now = time.time()
+        return (f"  {self.label}: cell {min(self.done + 1, self.code_cells)}/{self.code_cells} "
+                f"({_clock(now - self.cell_start)}), notebook {_clock(now - self.start)}, "
+                f"course {_clock(now - self.course_start)}  {self.what}")
+
+    def _tick(self):
+        while not self._stop.wait(1.0):
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.stream.write("\r\x1b[K" + self.line()[:width])
+            self.stream.flush()
+
+    def cell_started(self, cell, cell_index, **kwargs):
+        if cell.cell_type == "code":
+            self.cell_start = time.time()
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")), "")
+            self.what = first[:60]
+
+    def cell_completed(self, cell, cell_index, **kwargs):
+        if cell.cell_type == "code":
+            took = time.time() - self.cell_start
+            if not self.live and took >= 5:
+                self.stream.write(f"  cell {self.done + 1}/{self.code_cells} took {_clock(took)} (notebook "
+                                  f"{_clock(time.time() - self.start)}, course {_clock(time.time() - self.course_start)}): "
+                                  f"{self.what}\n")
+                self.stream.flush()
+            self.done += 1
+
+
+def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float | None = None) -> tuple[float, str, str]:
     nb = nbformat.read(str(path), as_version=4)
     code_cells = sum(1 for c in nb.cells if c.cell_type == "code")
-    done = [0]
     start = time.time()
-
-    def progress(cell, cell_index, **kwargs):
-        if cell.cell_type == "code":
-            done[0] += 1
-            width = 30
-            filled = width * done[0] // max(code_cells, 1)
-            sys.stdout.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] cell {done[0]}/{code_cells}"
-                             f"  {time.time() - start:6.1f} s")
-            sys.stdout.flush()
-
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}}, on_cell_complete=progress)
+    metrics_file = out_path.with_suffix(".metrics")
+    metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics_file.unlink(missing_ok=True)
+    saved = {k: os.environ.get(k) for k in (METRICS_ENV, HEADLESS_ENV)}
+    os.environ[METRICS_ENV] = str(metrics_file)      # the kernel inherits these
+    os.environ[HEADLESS_ENV] = "1"
     status = "ok"
     try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError) as exc:
-        status = f"FAILED: {str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__}"
+        with Progress(path.parent.name, code_cells, course_start or start) as progress:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}},
+                                    on_cell_start=progress.cell_started, on_cell_complete=progress.cell_completed)
+            try:
+                client.execute()
+            except (CellExecutionError, CellTimeoutError) as exc:
+                status = f"FAILED: {str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__}"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     seconds = time.time() - start
-    sys.stdout.write("\n")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out_path))
-    return seconds, key_metric(nb), status
+    metric = key_metric(metrics_file)
+    metrics_file.unlink(missing_ok=True)
+    return seconds, metric, status
 
 
 def main(argv=None) -> int:
@@ -86,7 +153,7 @@ def main(argv=None) -> int:
     for i, path in enumerate(notebooks, 1):
         rel = path.relative_to(SOURCE)
         print(f"[{i}/{len(notebooks)}] {rel}")
-        seconds, metric, status = run_notebook(path, out_dir / rel, args.timeout)
+        seconds, metric, status = run_notebook(path, out_dir / rel, args.timeout, total)
         print(f"  {status} in {seconds:.1f} s; {metric}")
         rows.append((str(rel), seconds, metric, status))
     table = ["| notebook | seconds | key metric | status |", "|---|---:|---|---|"]
