@@ -36,7 +36,8 @@ __all__ = [
     "convert_to_one_hot", "report_metric", "plot_history", "plot_confusion_matrix",
     "predict_image", "keras_blocks", "weighted_layers_in_graph_order", "count_flops", "copy_weights",
     "refresh_batchnorm_statistics", "producer", "walk_nodes", "SIGNS_6TO9", "IMAGE_SIZE", "load_signers",
-    "signer_split", "prepare_photo", "AUGMENTATION_LEVELS", "augmentation_layers", "Pretrained",
+    "signer_split", "prepare_photo", "AUGMENTATION_LEVELS", "augmentation_layers", "train_resnet50_from_scratch",
+    "Pretrained",
     "imagenet_resnet50", "course_resnet50", "pretrained_resnet50", "course_cache_dir",
     "CIFAR10_ENV", "CIFAR10_CLASSES", "Cifar10", "load_cifar10", "read_cifar10_folder", "write_cifar10_folder",
     "make_cifar10_standin", "standin_folder",
@@ -666,28 +667,41 @@ def imagenet_resnet50(input_shape=(64, 64, 3), cache_dir=None, download=True):
                       _imagenet_preprocess)
 
 
-def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
-    """Train ResNet-50 on the finger-counting photos (the source task) with notebook 4's recipe and
-    augmentation (``augmentation_layers()``), and save its weights to ``path``."""
+def train_resnet50_from_scratch(X, y, level="photos", epochs=COURSE_EPOCHS, seed=0, verbose=0):
+    """Notebook 4's recipe with ``keras.applications.ResNet50(weights=None)``, for the course's tools.
+
+    ``X``: uint8 photos ``(m, h, w, 3)``; ``y``: integer labels ``(m,)``. Adam with a cosine decay from 1e-3,
+    batch 32, ``augmentation_layers(level)`` in a ``tf.data`` pipeline, then refreshed BatchNorm statistics.
+    Returns the trained model. (Notebook 4 spells the same recipe out for the learner.)
+    """
     import keras
     import tensorflow as tf
 
-    X_train, Y_train, _, _, classes = load_dataset()
-    n_train = course_setting(len(X_train), 64)
-    x = _unit_scale(X_train[:n_train])
-    y = convert_to_one_hot(Y_train[:, :n_train], len(classes)).T.astype("float32")
-    epochs, batch_size = course_setting(COURSE_EPOCHS, 1), 32
+    batch_size = 32
+    x, y = _unit_scale(X), np.asarray(y).reshape(-1)
     keras.utils.set_random_seed(seed)
-    augment = keras.Sequential(augmentation_layers(), name="augment")
-    data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=3).batch(batch_size)
-            .map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
-    model = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
+    augment = keras.Sequential(augmentation_layers(level), name="augment")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=3).batch(batch_size)
+    if augment.layers:
+        data = data.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    model = keras.applications.ResNet50(weights=None, input_shape=x.shape[1:], classes=int(y.max()) + 1)
     steps = epochs * int(np.ceil(len(x) / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data, epochs=epochs, verbose=0)
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose)
     refresh_batchnorm_statistics(model, x, batch_size=batch_size, seed=seed)
+    return model
+
+
+def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
+    """Train ResNet-50 on the photos of the digits 0 to 5 (the source task) with notebook 4's recipe
+    (``train_resnet50_from_scratch``) and save its weights to ``path``."""
+    import keras
+
+    X_train, Y_train, _, _, classes = load_dataset()
+    n_train = course_setting(len(X_train), 64)
+    model = train_resnet50_from_scratch(X_train[:n_train], Y_train[0, :n_train], epochs=course_setting(COURSE_EPOCHS, 1),
+                                        seed=seed)
     clean = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=len(classes))
     clean.set_weights(model.get_weights())        # an uncompiled copy: the file holds no optimizer state
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EPOCHS = 10
-BATCH_SIZE = 32
 CHOSEN = "photos"          # the augmentation level notebook 4 uses
 
 
@@ -88,25 +87,9 @@ def shifted(X, seed=0):
 
 def train_resnet50(X_train, y_train, recipe=CHOSEN, epochs=EPOCHS, seed=0, verbose=2):
     """Notebook 4's recipe with ``keras.applications.ResNet50``; returns the model after the BatchNorm refresh."""
-    import keras
-    import tensorflow as tf
-
     import resnets_utils
 
-    keras.utils.set_random_seed(seed)
-    augment = keras.Sequential(resnets_utils.augmentation_layers(recipe), name="augment")
-    x = (X_train / 255.0).astype("float32")
-    data = tf.data.Dataset.from_tensor_slices((x, y_train)).shuffle(len(x), seed=3).batch(BATCH_SIZE)
-    if augment.layers:
-        data = data.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    data = data.prefetch(tf.data.AUTOTUNE)
-    model = keras.applications.ResNet50(weights=None, input_shape=X_train.shape[1:], classes=int(y_train.max()) + 1)
-    steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data, epochs=epochs, verbose=verbose)
-    resnets_utils.refresh_batchnorm_statistics(model, x, batch_size=BATCH_SIZE, seed=seed)
-    return model
+    return resnets_utils.train_resnet50_from_scratch(X_train, y_train, recipe, epochs, seed, verbose)
 
 
 def accuracy(model, X, y) -> float:
