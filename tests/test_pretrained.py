@@ -67,7 +67,9 @@ def test_offline_fallback_trains_the_course_checkpoint_once_then_reuses_it(tmp_p
     assert found.source == "course" and "finger counting" in found.description
     assert "Falling back" in out and "Training the course checkpoint" in out
     files = list((tmp_path / "course").glob("*.weights.h5"))
-    tag = hashlib.sha256((resnets_utils.DATASET_DIR / "train_signs.h5").read_bytes()).hexdigest()[:8]
+    digest = hashlib.sha256((resnets_utils.DATASET_DIR / "train_signs.h5").read_bytes())
+    digest.update(f"{resnets_utils.CHECKPOINT_RECIPE}/{resnets_utils.COURSE_EPOCHS}".encode())   # data and recipe
+    tag = digest.hexdigest()[:8]
     assert [p.name for p in files] == [f"signs_resnet50_64x64_fast_{tag}.weights.h5"]   # stale data, new name
     assert found.model.output_shape == (None, 2, 2, 2048)
     again = resnets_utils.course_resnet50(SHAPE, cache_dir=tmp_path / "course", train=False)
