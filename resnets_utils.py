@@ -2,8 +2,10 @@
 
 Everything a notebook needs besides the exercises themselves:
 
-* ``load_dataset`` / ``convert_to_one_hot``: the shipped finger-counting data
-  (classic SIGNS key layout, so a copy of the original files loads unchanged).
+* ``load_dataset`` / ``convert_to_one_hot``: the shipped photos of hands (Sign Language
+  Digits: 0-5 and the 6-9 target task; classic SIGNS key layout, so a copy of the original
+  files loads unchanged), ``load_signers`` / ``signer_split`` for validation by signer,
+  ``prepare_photo`` (how every photo is made 64x64) and ``augmentation_layers``.
 * ``fast_mode`` / ``course_setting``: the one switch that shrinks epochs and
   data for CI and autograding (``RESNET_COURSE_FAST``; ``NBGRADER_EXECUTION``
   turns it on too).
