@@ -85,6 +85,21 @@ def changed_locked_cells(nb) -> list:
             and utils.compute_checksum(c) != nbgrader_meta(c)["checksum"]]
 
 
+MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")      # the links nbgrader_config's EmbedImages embeds
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
+
+
+def as_released(markdown: str) -> str:
+    """A source markdown cell's text as the release holds it: each local image is a cell attachment."""
+    def link(match):
+        target = match.group(2)
+        if "://" in target or target.startswith("attachment:") or Path(target).suffix.lower() not in IMAGE_SUFFIXES:
+            return match.group(0)
+        return f"{match.group(1)}attachment:{Path(target).name}{match.group(3)}"
+
+    return MARKDOWN_IMAGE.sub(link, markdown)
+
+
 def put_back_originals(nb, source_path: Path) -> list:
     """Put back the original of every changed locked cell, as the grader does; the cells it could not restore.
 
@@ -99,7 +114,8 @@ def put_back_originals(nb, source_path: Path) -> list:
         original = originals.get(nbgrader_meta(cell).get("grade_id"))
         if original is not None:
             edited = cell.source
-            cell.source = HIDDEN.sub("", original.source).rstrip("\n") if cell.cell_type == "code" else original.source
+            cell.source = (HIDDEN.sub("", original.source).rstrip("\n") if cell.cell_type == "code"
+                           else as_released(original.source))
             if utils.compute_checksum(cell) == nbgrader_meta(cell)["checksum"]:
                 continue
             cell.source = edited
