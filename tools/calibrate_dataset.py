@@ -35,7 +35,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-EPOCHS = 10
+from resnets_utils import COURSE_EPOCHS as EPOCHS  # noqa: E402 - notebook 4's epochs, one definition
 CHOSEN = "photos"          # the augmentation level notebook 4 uses
 
 
