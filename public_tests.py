@@ -1507,7 +1507,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     head_layers = [layer for layer in model.layers if layer is not base and not isinstance(layer, L.InputLayer)]
     expect(all(all(layer is not p for p in pretrained.layers) for layer in head_layers), ex,
            "the head must be new: its layers are created here", "new layers",
-           "layers of the pretrained model", "create new GlobalAveragePooling2D, Dense and Dropout layers")
+           "layers of the pretrained model", "create new GlobalAveragePooling2D, LayerNormalization, Dense and Dropout layers")
     # Phase 1: nothing of the base trains, BatchNorm included.
     bn_trainable = [layer.name for layer in base.layers if isinstance(layer, L.BatchNormalization)
                     and any(w is v for v in model.trainable_weights for w in layer.weights)]
@@ -1518,10 +1518,20 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     expect(not trainable_base, ex, "phase 1 trains the head only: no weight of the pretrained base is trainable",
            "0 trainable base weights", f"{len(trainable_base)} (e.g. {trainable_base[0] if trainable_base else ''})",
            "freeze the whole base before phase 1: base.trainable = False")
-    # Head: GAP -> Dense(units, relu, L2) -> Dropout(rate) -> Dense(classes, softmax).
+    # Head: GAP -> LayerNormalization -> Dense(units, relu, L2) -> Dropout(rate) -> Dense(classes, softmax).
     kinds = [kind(layer) for layer in head_layers]
     expect("gap" in kinds, ex, "the head pools the feature map with GlobalAveragePooling2D", "a GlobalAveragePooling2D",
            chain_text(kinds), "add layers.GlobalAveragePooling2D() right after the base")
+    norms = [i for i, layer in enumerate(head_layers) if isinstance(layer, L.LayerNormalization)]
+    gap_at = kinds.index("gap")
+    first_dense = next((i for i, k in enumerate(kinds) if k == "dense"), len(kinds))
+    expect(any(gap_at < i < first_dense for i in norms), ex,
+           "the head normalises the pooled features: GlobalAveragePooling2D -> LayerNormalization -> Dense",
+           "a LayerNormalization between the pooling and the hidden Dense", chain_text(
+               ["LayerNormalization" if isinstance(layer, L.LayerNormalization) else kind(layer)
+                for layer in head_layers]),
+           "add layers.LayerNormalization() right after the GlobalAveragePooling2D: the pooled features share "
+           "a large common part, which the hidden Dense cannot learn around")
     denses = [layer for layer in head_layers if kind(layer) == "dense"]
     expect(len(denses) >= 2 and denses[-1].units == classes and fused_activation(denses[-1]) == "softmax"
            and any(d.units == head["units"] and fused_activation(d) == "relu" for d in denses[:-1]), ex,
@@ -1570,7 +1580,7 @@ def build_transfer_model_test(target):
     with guarded(ex):
         for i, head in enumerate(TRANSFER_HEADS):
             _check_transfer(ex, target, rng, head, fit=i == 0)
-    passed(ex, "a new head (GAP, Dense, Dropout, L2, softmax), frozen base and BatchNorm, learning rate, fit")
+    passed(ex, "a new head (GAP, LayerNormalization, Dense, Dropout, L2, softmax), frozen base and BatchNorm, learning rate, fit")
 
 
 def build_transfer_model_hidden_test(target, seed=None):

@@ -416,6 +416,10 @@ MUTANTS += [
        ("kernel_regularizer=regularizer", "kernel_regularizer=None")),
     _m("build_transfer_model", "fixed_dropout", "Dropout rate hard-coded", "Dropout of the head",
        ("layers.Dropout(dropout)", "layers.Dropout(0.5)")),
+    _m("build_transfer_model", "no_layernorm", "the pooled features fed to the hidden Dense as they are",
+       "LayerNormalization", ("    X = layers.LayerNormalization()(X)", "    pass")),
+    _m("build_transfer_model", "batchnorm_head", "BatchNormalization where the head needs LayerNormalization",
+       "LayerNormalization", ("    X = layers.LayerNormalization()(X)", "    X = layers.BatchNormalization()(X)")),
     _m("build_transfer_model", "flatten_head", "Flatten instead of global average pooling", "GlobalAveragePooling2D",
        ("    X = layers.GlobalAveragePooling2D()(X)\n", "    X = layers.Flatten()(X)\n")),
     _m("start_fine_tuning", "bn_left_trainable", "the last stage unfrozen BatchNorm included",
@@ -440,6 +444,8 @@ VARIANTS += [
     _v("build_transfer_model", "loop_freeze_l2_function", "each base layer frozen in a loop, keras.regularizers.l2",
        (TRANSFER_FREEZE, "    for layer in base.layers:\n        layer.trainable = False\n"),
        ("keras.regularizers.L2(l2) if l2 else None", "keras.regularizers.l2(l2) if l2 > 0 else None")),
+    _v("build_transfer_model", "layernorm_last_axis", "LayerNormalization over the last axis, its epsilon changed",
+       ("    X = layers.LayerNormalization()(X)", "    X = layers.LayerNormalization(axis=-1, epsilon=1e-5)(X)")),
     _v("start_fine_tuning", "two_passes", "unfreeze the whole last stages, then refreeze BatchNorm",
        (FINE_FLAG, "        layer.trainable = layer.output.shape[1] <= last * 2 ** (stages - 1)\n"
                    "        if isinstance(layer, layers.BatchNormalization) or not isinstance(layer, layers.Conv2D):\n"

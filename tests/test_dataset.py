@@ -33,6 +33,16 @@ def test_the_target_task_uses_signers_of_its_own():
     assert len(set(fewshot_train)) == make_dataset.FEWSHOT_PER_CLASS
 
 
+def test_transfer_calibration_folds_hold_out_whole_signers_once_each():
+    from tools.calibrate_transfer import signer_folds
+
+    signers, _ = _signers(ru.SIGNS_6TO9)
+    folds = signer_folds(signers)
+    assert np.array_equal(np.sum(folds, axis=0), np.ones(len(signers)))     # every photo validates exactly once
+    for val in folds:
+        assert set(signers[val]).isdisjoint(signers[~val])
+
+
 def test_the_test_split_is_balanced_and_whole_signers():
     _, Y_test = ru.load_dataset()[2:4]
     _, test = _signers("signs")
