@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.catalogue import MUTANTS, VARIANTS
+from resnet_course.catalogue.mutants import MUTANTS, VARIANTS
 from tools.mutation_score import course_exercises, evaluate, table
 
 OUTCOMES: dict = {}      # (exercise, id, mutant) -> Outcome, filled by the tests below
@@ -19,8 +19,8 @@ def test_catalogue_is_large_enough():
     ids = [(e.exercise, e.id) for e in MUTANTS + VARIANTS]
     assert len(ids) == len(set(ids)), "catalogue ids must be unique"
     for exercise in course_exercises():
-        assert any(e.exercise == exercise for e in MUTANTS), f"no mutant for {exercise}: add some to tests/catalogue.py"
-        assert any(e.exercise == exercise for e in VARIANTS), f"no variant for {exercise}: add one to tests/catalogue.py"
+        assert any(e.exercise == exercise for e in MUTANTS), f"no mutant for {exercise}: add some to resnet_course/catalogue/mutants.py"
+        assert any(e.exercise == exercise for e in VARIANTS), f"no variant for {exercise}: add one to resnet_course/catalogue/mutants.py"
 
 
 def _run(entry, mutant: bool):

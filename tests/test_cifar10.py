@@ -149,9 +149,11 @@ def test_offline_without_cifar10_the_standin_is_used_and_says_so(tmp_path, monke
     monkeypatch.delenv(ru.CIFAR10_ENV, raising=False)
     _keras_home(monkeypatch, tmp_path / "keras")                        # an empty Keras cache
     monkeypatch.setenv(ru.CACHE_ENV, str(tmp_path / "course"))
-    monkeypatch.setattr(ru, "STANDIN_PER_CLASS", (3, 2))
+    from resnet_course import cifar
+
+    monkeypatch.setattr(cifar, "STANDIN_PER_CLASS", (3, 2))
     real = ru.make_cifar10_standin
-    monkeypatch.setattr(ru, "make_cifar10_standin", lambda: real(3, 2))
+    monkeypatch.setattr(cifar, "make_cifar10_standin", lambda: real(3, 2))
     data = ru.load_cifar10(classes=[0, 1, 2], download=False)
     assert data.source == "standin" and not data.is_cifar10 and "NOT CIFAR-10" in data.description
     assert data.x_train.shape == (9, 32, 32, 3) and data.x_test.shape == (6, 32, 32, 3)

@@ -4,7 +4,7 @@ One course, graded once with the documented commands (``python -m tools.grade``,
 the Makefile's instructor targets run): release -> students -> submissions -> autograde
 (one ``nbgrader autograde`` per assignment for every student together) -> feedback ->
 grades CSV. The students: a model submission (reference solutions), the untouched
-release, and every adversarial submission of ``tests/adversarial.py``. Scores are read
+release, and every adversarial submission of ``resnet_course/catalogue/adversarial.py``. Scores are read
 through ``nbgrader.api.Gradebook``.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.adversarial import ADVERSARIES, EVERY, FIRST
+from resnet_course.catalogue.adversarial import ADVERSARIES, EVERY, FIRST
 from tools import grade
 from tools.notebooks import ROOT, exercises, nbgrader_meta, read, solution_source, solved, source_notebooks
 from tools.release import assignments, compare, nbgrader_env, stage_course
@@ -263,7 +263,7 @@ def test_failed_checks_show_the_message_without_our_traceback(graded_course):
                 if out.output_type == "error" and out.ename == "CheckFailure":
                     seen += 1
                     text = "\n".join(out.traceback)
-                    assert "public_tests.py" not in text and "test_utils.py" not in text, text
+                    assert "public_tests.py" not in text and "test_utils.py" not in text and "resnet_course/" not in text, text
                     assert text.startswith(f"AssertionError: {exercise}: "), text
                     assert "\n    hint:     " in text, text
     assert seen >= len(ADVERSARIES) // 2

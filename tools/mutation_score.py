@@ -1,6 +1,6 @@
 """Mutation score: the wrong implementations the tests catch and the correct ones they accept.
 
-The catalogue (``tests/catalogue.py``) edits the reference solutions read from the
+The catalogue (``resnet_course/catalogue/mutants.py``) edits the reference solutions read from the
 source notebooks. A mutant (a wrong implementation) is caught when its exercise's
 public test fails with the mutant's specific text in a message of the course's
 format: ``<exercise>: <what was checked>``, then ``expected:``, ``got:`` and
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from .notebooks import exercises, load_solution, source_notebooks  # noqa: E402
+from .notebooks import load_solution  # noqa: E402
 
 BLOCK_TIMEOUT = 5.0      # seconds; enough to build a block, short for the mutant that never returns
 HIDDEN_SEED = 7          # the variants' hidden test runs on this fresh configuration
@@ -33,7 +33,7 @@ HIDDEN_SEED = 7          # the variants' hidden test runs on this fresh configur
 
 @dataclass(frozen=True)
 class Outcome:
-    entry: object          # a tests.catalogue.Entry
+    entry: object          # a resnet_course.catalogue.mutants.Entry
     mutant: bool
     ok: bool               # mutant caught / variant accepted
     detail: str            # why not, or the failure message of a caught mutant
@@ -45,8 +45,11 @@ class Outcome:
 
 
 def course_exercises() -> list[str]:
-    """Every graded exercise of the course, in course order."""
-    return [name for path in source_notebooks() for name in exercises(path)]
+    """Every graded exercise of the course, in course order (the registry; tests/test_generated.py
+    checks that it matches the source notebooks)."""
+    from resnet_course.registry import names
+
+    return names()
 
 
 def build(entry):
@@ -76,28 +79,19 @@ def format_problems(exercise: str, message: str) -> list[str]:
     return problems
 
 
-@contextlib.contextmanager
-def short_timeouts():
-    import public_tests
+def evaluate(entry, mutant: bool, block_timeout: float = BLOCK_TIMEOUT) -> Outcome:
+    """Run one catalogue entry through its exercise's tests (a block may take ``block_timeout`` seconds)."""
+    from resnet_course.checks.common import time_limits
+    from resnet_course.registry import exercise
 
-    saved, public_tests.BLOCK_TIMEOUT = public_tests.BLOCK_TIMEOUT, BLOCK_TIMEOUT
-    try:
-        yield
-    finally:
-        public_tests.BLOCK_TIMEOUT = saved
-
-
-def evaluate(entry, mutant: bool) -> Outcome:
-    """Run one catalogue entry through its exercise's tests."""
-    import public_tests
-
+    checks = exercise(entry.exercise)
     out = io.StringIO()
     try:
-        with short_timeouts(), contextlib.redirect_stdout(out):
+        with time_limits(block=block_timeout), contextlib.redirect_stdout(out):
             fn = build(entry)      # the ResNet-50 notebook's setup prints its mode
-            getattr(public_tests, f"{entry.exercise}_test")(fn)
+            checks.test(fn)
             if not mutant:
-                getattr(public_tests, f"{entry.exercise}_hidden_test")(fn, seed=HIDDEN_SEED)
+                checks.hidden_test(fn, seed=HIDDEN_SEED)
     except AssertionError as exc:
         message = str(exc)
         if not mutant:
@@ -149,7 +143,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list every entry with its outcome and hint")
     args = parser.parse_args(argv)
-    from tests.catalogue import MUTANTS, VARIANTS
+    from resnet_course.catalogue.mutants import MUTANTS, VARIANTS
 
     outcomes = []
     for entries, mutant in ((MUTANTS, True), (VARIANTS, False)):
