@@ -70,7 +70,7 @@ lab-instructor: setup  ## JupyterLab at the repository root with nbgrader's inst
 check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb
 	@./check $(NB)
 
-# ---- instructors (nbgrader, from the repository root; see README)
+# ---- instructors (nbgrader, from the repository root; see docs/instructors.md)
 assign: setup  ## release every assignment to notebooks/ and record it in gradebook.db
 	$(PY) -m tools.grade release
 
