@@ -85,3 +85,12 @@ def test_fixture_keys_are_unique_in_each_file():
     for file, entries in registry.fixture_files().items():
         keys = [e.key(i, "x") for e in entries for i in range(len(e.fixtures.configs))]
         assert len(keys) == len(set(keys)), file
+
+
+def test_the_hidden_test_reloads_every_module_a_check_can_use():
+    """A module missing from guard.COURSE_MODULES would keep whatever a notebook assigned to it."""
+    from resnet_course.guard import COURSE_MODULES
+
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in MODULES if p.name != "__init__.py"}
+    expected = {m for m in modules if not m.startswith("resnet_course.catalogue")} - {"resnet_course.guard"}
+    assert expected - set(COURSE_MODULES) == set(), "add them to resnet_course.guard.COURSE_MODULES"
