@@ -42,13 +42,13 @@ release: setup  ## regenerate the student notebooks in notebooks/ from source/
 check-release: setup  ## fail if notebooks/ is stale
 	$(PY) -m tools.release --check
 
-fixtures: setup  ## rebuild fixtures/ from the reference solutions
+fixtures: setup  ## rebuild resnet_course/fixtures/ from the reference solutions
 	$(PY) -m tools.make_fixtures
 
 figures: setup  ## redraw the block diagrams in images/
 	$(PY) -m tools.make_figures
 
-dataset: setup  ## rebuild datasets/ from the original photos (SOURCE=path/to/Sign-Language-Digits-Dataset)
+dataset: setup  ## rebuild resnet_course/datasets/ from the original photos (SOURCE=path/to/Sign-Language-Digits-Dataset)
 	$(PY) -m tools.make_dataset $(if $(SOURCE),--source $(SOURCE))
 
 calibrate: setup  ## linear baseline, augmentation levels on the validation signers, chosen recipe on the test split

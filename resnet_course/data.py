@@ -17,7 +17,7 @@ class DatasetError(RuntimeError):
 def _read_split(path: Path, prefix: str):
     import h5py
 
-    remedy = ("Restore it with `git checkout -- datasets/` or regenerate it with "
+    remedy = ("Restore it with `git checkout -- resnet_course/datasets/` or regenerate it with "
               "`python -m tools.make_dataset` from the repository root.")
     if not path.is_file():
         raise DatasetError(f"Dataset file not found: {path}. {remedy}")
@@ -48,12 +48,12 @@ def load_dataset(path=None, name="signs"):
     """Load the finger-counting photos (digits 0 to 5), or with ``name=SIGNS_6TO9`` the digits 6 to 9.
 
     Both are real photos of hands from the Sign Language Digits Dataset (Apache-2.0;
-    ``datasets/NOTICE.md`` says where they come from and what was changed), split so
+    ``resnet_course/datasets/NOTICE.md`` says where they come from and what was changed), split so
     that no signer has photos on both sides.
 
     Args:
         path: folder holding ``train_<name>.h5`` and ``test_<name>.h5``
-            (default: the course's ``datasets/``).
+            (default: the course's ``resnet_course/datasets/``).
         name: ``"signs"`` (digits 0 to 5, the classic SIGNS layout) or ``"signs6to9"``
             (digits 6 to 9, the transfer-learning target task: 15 training photos per
             class; labels 0 to 3 stand for the digits in ``classes``).

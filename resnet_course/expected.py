@@ -1,4 +1,4 @@
-"""Deterministic initializer, fresh seeds and the expected values (fixtures/) the checks compare with."""
+"""Deterministic initializer, fresh seeds and the expected values (resnet_course/fixtures/) the checks compare with."""
 
 from __future__ import annotations
 
@@ -59,6 +59,6 @@ def load_fixtures(path: Path | None = None, exercise: str = "course set-up") -> 
     path = path or FIXTURES
     if not path.is_file():
         raise failure(exercise, "the file of expected values the tests compare with", str(path), "no such file",
-                      "restore it with `git checkout -- fixtures/` or rebuild it with `python -m tools.make_fixtures`")
+                      "restore it with `git checkout -- resnet_course/fixtures/` or rebuild it with `python -m tools.make_fixtures`")
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

@@ -3,7 +3,7 @@
 The source is the public repository ardamavi/Sign-Language-Digits-Dataset
 (Apache-2.0; 2,062 RGB photos of hands signing the digits 0 to 9, about 206 per
 digit, by 218 students, ``Dataset/<digit>/IMG_<n>.JPG``). This script turns any
-copy of it into ``datasets/``:
+copy of it into ``resnet_course/datasets/``:
 
 * ``train_signs.h5`` / ``test_signs.h5``: digits 0 to 5 in the classic SIGNS key
   layout (``train_set_x`` uint8 (m, 64, 64, 3), ``train_set_y``, ``test_set_x``,
@@ -53,7 +53,7 @@ from resnets_utils import IMAGE_SIZE, RESAMPLE, prepare_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "sign-language-digits"
-OUT = ROOT / "datasets"
+OUT = ROOT / "resnet_course" / "datasets"      # inside the package: wheels carry it
 SOURCE_REPO = "https://github.com/ardamavi/Sign-Language-Digits-Dataset"
 COUNTS = tuple(range(6))          # digits of the finger-counting task
 TARGET = (6, 7, 8, 9)             # digits of the transfer-learning target task
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
                         help=f"a copy of {SOURCE_REPO} (default: {DEFAULT_SOURCE})")
-    parser.add_argument("--check", action="store_true", help="rebuild in memory and compare with datasets/ byte for byte")
+    parser.add_argument("--check", action="store_true", help="rebuild in memory and compare with resnet_course/datasets/ byte for byte")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder")
     args = parser.parse_args(argv)
     if not (args.source / "Dataset").is_dir():

@@ -9,7 +9,7 @@ training mode; the NumPy exercises' seeded random inputs beside their outputs.
 
 Usage (from the repository root)::
 
-    python -m tools.make_fixtures           # writes fixtures/*.npz
+    python -m tools.make_fixtures           # writes resnet_course/fixtures/*.npz
     python -m tools.make_fixtures --check   # recomputes and compares with the committed files
 """
 

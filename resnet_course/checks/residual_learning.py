@@ -33,7 +33,7 @@ from .common import (
 )
 
 # =========================================================================== residual learning
-# Fixed configurations of the NumPy exercises; the fixtures (fixtures/residual_learning.npz) hold
+# Fixed configurations of the NumPy exercises; the fixtures (resnet_course/fixtures/residual_learning.npz) hold
 # the inputs and the reference outputs for each.
 UNIT_CONFIGS = [(4, 5, 3), (3, 2, 6)]                    # (m, d, h)
 CHAIN_CONFIGS = [(4, 8, 6, 12, 0.25), (3, 5, 7, 6, 1.0)]    # (m, d, h, units, scale of W2)
