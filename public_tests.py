@@ -21,8 +21,17 @@ from resnet_course.checks.residual_learning import CHAIN_CONFIGS, CNN_CONFIGS, U
 from resnet_course.checks.resnet50 import RESNET_CONFIGS  # noqa: F401 - re-exported
 from resnet_course.registry import EXERCISES, check_names
 
-CONFIGS = ["BN_CONFIGS", "BATCH", "CONV_CONFIGS", "SUMMARY_CONFIGS", "IDENTITY_CONFIGS", "CHAIN_CONFIGS",
-           "CNN_CONFIGS", "UNIT_CONFIGS", "RESNET_CONFIGS"]
+CONFIGS = [
+    "BN_CONFIGS",
+    "BATCH",
+    "CONV_CONFIGS",
+    "SUMMARY_CONFIGS",
+    "IDENTITY_CONFIGS",
+    "CHAIN_CONFIGS",
+    "CNN_CONFIGS",
+    "UNIT_CONFIGS",
+    "RESNET_CONFIGS",
+]
 
 for _exercise in EXERCISES.values():
     globals()[f"{_exercise.name}_test"] = _exercise.test

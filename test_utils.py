@@ -21,16 +21,53 @@ from resnet_course.checks.common import BN_EPSILON
 from resnet_course.expected import deterministic_initializer, fresh_seed, load_fixtures
 from resnet_course.graph import KIND_NAMES, chain_back, chain_text, fused_activation, kind, kinds_with_fused
 from resnet_course.guard import COURSE_MODULES, LIBRARY_NAMESPACES, expect_untampered, tampering
-from resnet_course.harness import (CheckFailure, StudentTimeout, call_learner, describe, expect, failure, free_check,
-                                   guarded, passed, short, time_limit)
+from resnet_course.harness import (
+    CheckFailure,
+    StudentTimeout,
+    call_learner,
+    describe,
+    expect,
+    failure,
+    free_check,
+    guarded,
+    passed,
+    short,
+    time_limit,
+)
 from resnet_course.keras_internals import producer
 from resnet_course.paths import FIXTURES, RESIDUAL_FIXTURES
 
-__all__ = ["BN_EPSILON", "COURSE_MODULES", "CheckFailure", "FIXTURES", "KIND_NAMES", "LIBRARY_NAMESPACES",
-           "RESIDUAL_FIXTURES", "StudentTimeout", "call_learner", "chain_back", "chain_text", "describe",
-           "deterministic_initializer", "expect", "expect_untampered", "failure", "free_check", "fresh_seed",
-           "fused_activation", "guarded", "hidden_test", "kind", "kinds_with_fused", "load_fixtures", "passed",
-           "producer", "short", "tampering", "time_limit"]
+__all__ = [
+    "BN_EPSILON",
+    "COURSE_MODULES",
+    "CheckFailure",
+    "FIXTURES",
+    "KIND_NAMES",
+    "LIBRARY_NAMESPACES",
+    "RESIDUAL_FIXTURES",
+    "StudentTimeout",
+    "call_learner",
+    "chain_back",
+    "chain_text",
+    "describe",
+    "deterministic_initializer",
+    "expect",
+    "expect_untampered",
+    "failure",
+    "free_check",
+    "fresh_seed",
+    "fused_activation",
+    "guarded",
+    "hidden_test",
+    "kind",
+    "kinds_with_fused",
+    "load_fixtures",
+    "passed",
+    "producer",
+    "short",
+    "tampering",
+    "time_limit",
+]
 
 
 def hidden_test(exercise: str, target) -> None:

@@ -18,7 +18,7 @@ from .standin import STANDIN_PER_CLASS, make_cifar10_standin
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_FILES = CIFAR10_TRAIN_FILES + ("test_batch", "batches.meta")
-STANDIN_VERSION = 1          # bump when the stand-in's drawing changes: the cached copy is then rebuilt
+STANDIN_VERSION = 1  # bump when the stand-in's drawing changes: the cached copy is then rebuilt
 
 
 class Cifar10(tuple):
@@ -45,13 +45,21 @@ class Cifar10(tuple):
         return self.source != "standin"
 
 
-_CIFAR_REMEDY = (f"Point {CIFAR10_ENV} at the folder `cifar-10-batches-py` unpacked from the official "
-                 "`cifar-10-python.tar.gz` (all of data_batch_1..5, test_batch and batches.meta), "
-                 f"or unset {CIFAR10_ENV} to use the Keras cache or the course's stand-in.")
+_CIFAR_REMEDY = (
+    f"Point {CIFAR10_ENV} at the folder `cifar-10-batches-py` unpacked from the official "
+    "`cifar-10-python.tar.gz` (all of data_batch_1..5, test_batch and batches.meta), "
+    f"or unset {CIFAR10_ENV} to use the Keras cache or the course's stand-in."
+)
 
 
-_CIFAR_PICKLE_GLOBALS = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                                   ("numpy._core.multiarray", "_reconstruct")})
+_CIFAR_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+)
 
 
 def _read_cifar_pickle(path: Path, remedy: str = _CIFAR_REMEDY) -> dict:
@@ -59,24 +67,30 @@ def _read_cifar_pickle(path: Path, remedy: str = _CIFAR_REMEDY) -> dict:
 
     if not path.is_file():
         raise DatasetError(f"CIFAR-10 file not found: {path}. {remedy}")
+
     class NumpyOnly(pickle.Unpickler):
         """Rebuilds numpy arrays and nothing else: a pickle naming any other global is refused."""
 
         def find_class(self, module, name):
             if (module, name) in _CIFAR_PICKLE_GLOBALS:
                 return super().find_class(module, name)
-            raise pickle.UnpicklingError(f"refusing the global {module}.{name}: the official files hold only "
-                                         "dicts, lists, bytes and numpy arrays")
+            raise pickle.UnpicklingError(
+                f"refusing the global {module}.{name}: the official files hold only "
+                "dicts, lists, bytes and numpy arrays"
+            )
 
     try:
         with open(path, "rb") as f:
             data = NumpyOnly(f, encoding="bytes").load()
     except Exception as exc:  # noqa: BLE001 - truncated or foreign files raise many kinds of errors
-        raise DatasetError(f"CIFAR-10 file {path} could not be read as a Python pickle "
-                           f"({type(exc).__name__}: {str(exc)[:200]}). {remedy}") from None
+        raise DatasetError(
+            f"CIFAR-10 file {path} could not be read as a Python pickle "
+            f"({type(exc).__name__}: {str(exc)[:200]}). {remedy}"
+        ) from None
     if not isinstance(data, dict):
-        raise DatasetError(f"CIFAR-10 file {path} holds a {type(data).__name__}, not the dict of the "
-                           f"official format. {remedy}")
+        raise DatasetError(
+            f"CIFAR-10 file {path} holds a {type(data).__name__}, not the dict of the official format. {remedy}"
+        )
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
@@ -85,12 +99,15 @@ def _read_cifar_batch(path: Path, remedy: str = _CIFAR_REMEDY):
     data = _read_cifar_pickle(path, remedy)
     missing = [k for k in ("data", "labels") if k not in data]
     if missing:
-        raise DatasetError(f"CIFAR-10 file {path} has no key(s) {[k.encode() for k in missing]}; "
-                           f"it holds {sorted(data)}. {remedy}")
+        raise DatasetError(
+            f"CIFAR-10 file {path} has no key(s) {[k.encode() for k in missing]}; it holds {sorted(data)}. {remedy}"
+        )
     x, y = np.asarray(data["data"]), np.asarray(data["labels"])
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or y.shape != (len(x),):
-        raise DatasetError(f"CIFAR-10 file {path}: b'data' is {x.dtype} of shape {x.shape} and b'labels' has "
-                           f"shape {y.shape}; expected uint8 (N, 3072) and (N,). {remedy}")
+        raise DatasetError(
+            f"CIFAR-10 file {path}: b'data' is {x.dtype} of shape {x.shape} and b'labels' has "
+            f"shape {y.shape}; expected uint8 (N, 3072) and (N,). {remedy}"
+        )
     if y.size and (y.min() < 0 or y.max() > 9):
         raise DatasetError(f"CIFAR-10 file {path}: labels from {y.min()} to {y.max()}, expected 0 to 9. {remedy}")
     # Each row holds the red, then the green, then the blue 32x32 plane, each row-major.
@@ -140,28 +157,44 @@ def write_cifar10_folder(folder, x_train, y_train, x_test, y_test, class_names=C
     def dump(name, obj):
         tmp = folder / f".{name}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(obj, f, protocol=3)     # bytes stored as bytes, as the official files read
+            pickle.dump(obj, f, protocol=3)  # bytes stored as bytes, as the official files read
         os.replace(tmp, folder / name)
 
     def batch(label, x, y):
         rows = np.ascontiguousarray(np.asarray(x, np.uint8).transpose(0, 3, 1, 2).reshape(len(x), 3072))
-        return {b"batch_label": label.encode(), b"labels": [int(v) for v in y], b"data": rows,
-                b"filenames": [f"course_{label.split()[-1]}_{i:05d}.png".encode() for i in range(len(x))]}
+        return {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": rows,
+            b"filenames": [f"course_{label.split()[-1]}_{i:05d}.png".encode() for i in range(len(x))],
+        }
 
     for i, (x, y) in enumerate(zip(np.array_split(np.asarray(x_train), 5), np.array_split(np.asarray(y_train), 5)), 1):
         dump(f"data_batch_{i}", batch(f"training batch {i} of 5", x, y))
     dump("test_batch", batch("testing batch 1 of 1", x_test, y_test))
-    dump("batches.meta", {b"label_names": [n.encode() for n in class_names],
-                          b"num_cases_per_batch": int(np.ceil(len(x_train) / 5)), b"num_vis": 3072})
+    dump(
+        "batches.meta",
+        {
+            b"label_names": [n.encode() for n in class_names],
+            b"num_cases_per_batch": int(np.ceil(len(x_train) / 5)),
+            b"num_vis": 3072,
+        },
+    )
     return folder
 
 
 def standin_folder(cache_dir=None) -> Path:
     """The stand-in's ``cifar-10-batches-py`` folder in the course cache, written on first use."""
-    folder = (Path(cache_dir) if cache_dir else course_cache_dir()) / f"cifar10_standin_v{STANDIN_VERSION}" / "cifar-10-batches-py"
+    folder = (
+        (Path(cache_dir) if cache_dir else course_cache_dir())
+        / f"cifar10_standin_v{STANDIN_VERSION}"
+        / "cifar-10-batches-py"
+    )
     if not all((folder / name).is_file() for name in CIFAR10_FILES):
-        print(f"Drawing the course's CIFAR-10 stand-in ({sum(STANDIN_PER_CLASS) * 10} images, once); "
-              f"it is cached in {folder}.")
+        print(
+            f"Drawing the course's CIFAR-10 stand-in ({sum(STANDIN_PER_CLASS) * 10} images, once); "
+            f"it is cached in {folder}."
+        )
         write_cifar10_folder(folder, *make_cifar10_standin())
     return folder
 
@@ -225,9 +258,11 @@ def load_cifar10(classes=None, per_class=None, path=None, test_per_class=None, d
             source, description = "keras", "CIFAR-10 downloaded by keras.datasets.cifar10.load_data()"
         else:
             data, source = read_cifar10_folder(standin_folder()), "standin"
-            description = ("the course's STAND-IN for CIFAR-10 (procedural drawings in CIFAR-10's format, "
-                           f"{STANDIN_PER_CLASS[0]} training and {STANDIN_PER_CLASS[1]} test images per class): "
-                           "numbers measured on it are NOT CIFAR-10 results")
+            description = (
+                "the course's STAND-IN for CIFAR-10 (procedural drawings in CIFAR-10's format, "
+                f"{STANDIN_PER_CLASS[0]} training and {STANDIN_PER_CLASS[1]} test images per class): "
+                "numbers measured on it are NOT CIFAR-10 results"
+            )
     x_train, y_train, x_test, y_test, names = data
     classes = list(range(10)) if classes is None else [int(c) for c in classes]
     if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or max(classes) > 9:
@@ -247,7 +282,7 @@ def _download_cifar10():
     import keras
 
     global _DOWNLOAD_FAILED
-    if _DOWNLOAD_FAILED:              # one attempt per session: offline, every further try fails the same way
+    if _DOWNLOAD_FAILED:  # one attempt per session: offline, every further try fails the same way
         return None
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(10)
@@ -255,8 +290,10 @@ def _download_cifar10():
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as exc:  # noqa: BLE001 - offline: URL, DNS and proxy errors
         _DOWNLOAD_FAILED = True
-        print(f"CIFAR-10 is not in the Keras cache and could not be downloaded "
-              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).")
+        print(
+            f"CIFAR-10 is not in the Keras cache and could not be downloaded "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''})."
+        )
         return None
     finally:
         socket.setdefaulttimeout(previous)

@@ -16,20 +16,36 @@ class Variable:
     doc: str
 
 
-VARIABLES = {v.name: v for v in (
-    Variable("RESNET_COURSE_FAST", "1: fast mode (tiny epochs and subsets), 0: full mode; unset: follows "
-                                   "NBGRADER_EXECUTION"),
-    Variable("RESNET_COURSE_PUBLISHED", "1: full mode runs the published recipes at their full size (slow on a CPU)"),
-    Variable("RESNET_COURSE_HEADLESS", "1: no one watches the cells (set by tools.run_course and the tests)"),
-    Variable("RESNET_COURSE_METRICS", "a file report_metric appends 'name = value' lines to (set by tools.run_course)"),
-    Variable("RESNET_COURSE_CACHE", "folder of the course's own checkpoints and the CIFAR-10 stand-in "
-                                    "(default ~/.keras/resnet_course)"),
-    Variable("RESNET_COURSE_WEIGHTS", "pretrained weights for notebook 6: 'imagenet', 'course' or unset (ImageNet "
-                                      "when it can be had, else the course's checkpoint)"),
-    Variable("RESNET_COURSE_CIFAR10", "a cifar-10-batches-py folder for notebook 7 (else the Keras cache, else "
-                                      "the course's stand-in)"),
-    Variable("NBGRADER_EXECUTION", "set by nbgrader while it autogrades or validates: fast mode, headless"),
-)}
+VARIABLES = {
+    v.name: v
+    for v in (
+        Variable(
+            "RESNET_COURSE_FAST",
+            "1: fast mode (tiny epochs and subsets), 0: full mode; unset: follows NBGRADER_EXECUTION",
+        ),
+        Variable(
+            "RESNET_COURSE_PUBLISHED", "1: full mode runs the published recipes at their full size (slow on a CPU)"
+        ),
+        Variable("RESNET_COURSE_HEADLESS", "1: no one watches the cells (set by tools.run_course and the tests)"),
+        Variable(
+            "RESNET_COURSE_METRICS", "a file report_metric appends 'name = value' lines to (set by tools.run_course)"
+        ),
+        Variable(
+            "RESNET_COURSE_CACHE",
+            "folder of the course's own checkpoints and the CIFAR-10 stand-in (default ~/.keras/resnet_course)",
+        ),
+        Variable(
+            "RESNET_COURSE_WEIGHTS",
+            "pretrained weights for notebook 6: 'imagenet', 'course' or unset (ImageNet "
+            "when it can be had, else the course's checkpoint)",
+        ),
+        Variable(
+            "RESNET_COURSE_CIFAR10",
+            "a cifar-10-batches-py folder for notebook 7 (else the Keras cache, else the course's stand-in)",
+        ),
+        Variable("NBGRADER_EXECUTION", "set by nbgrader while it autogrades or validates: fast mode, headless"),
+    )
+}
 FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV = VARIABLES
 
 _TRUE = {"1", "true", "yes", "on"}

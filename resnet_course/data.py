@@ -17,15 +17,19 @@ class DatasetError(RuntimeError):
 def _read_split(path: Path, prefix: str):
     import h5py
 
-    remedy = ("Restore it with `git checkout -- resnet_course/datasets/` or regenerate it with "
-              "`python -m tools.make_dataset` from the repository root.")
+    remedy = (
+        "Restore it with `git checkout -- resnet_course/datasets/` or regenerate it with "
+        "`python -m tools.make_dataset` from the repository root."
+    )
     if not path.is_file():
         raise DatasetError(f"Dataset file not found: {path}. {remedy}")
     try:
         with h5py.File(path, "r") as f:
             missing = [k for k in (f"{prefix}_x", f"{prefix}_y") if k not in f]
             if missing:
-                raise DatasetError(f"Dataset file {path} has no key(s) {missing}; it holds {sorted(f.keys())}. {remedy}")
+                raise DatasetError(
+                    f"Dataset file {path} has no key(s) {missing}; it holds {sorted(f.keys())}. {remedy}"
+                )
             x = np.asarray(f[f"{prefix}_x"][:])
             y = np.asarray(f[f"{prefix}_y"][:])
             classes = np.asarray(f["list_classes"][:]) if "list_classes" in f else None
@@ -34,14 +38,16 @@ def _read_split(path: Path, prefix: str):
     except Exception as exc:  # h5py raises OSError/KeyError/ValueError for damaged files
         raise DatasetError(f"Dataset file {path} could not be read ({type(exc).__name__}: {exc}). {remedy}") from None
     if x.ndim != 4 or x.shape[-1] != 3 or y.ndim != 1 or len(x) != len(y):
-        raise DatasetError(f"Dataset file {path} has images of shape {x.shape} and labels of shape {y.shape}; "
-                           f"expected (m, height, width, 3) and (m,). {remedy}")
+        raise DatasetError(
+            f"Dataset file {path} has images of shape {x.shape} and labels of shape {y.shape}; "
+            f"expected (m, height, width, 3) and (m,). {remedy}"
+        )
     return x, y, classes
 
 
-SIGNS_6TO9 = "signs6to9"      # ``load_dataset(name=SIGNS_6TO9)``: the transfer-learning target task (digits 6 to 9)
-IMAGE_SIZE = 64               # side of the course's images, in pixels
-RESAMPLE = "LANCZOS"          # Pillow filter used to shrink photos to IMAGE_SIZE (antialiased)
+SIGNS_6TO9 = "signs6to9"  # ``load_dataset(name=SIGNS_6TO9)``: the transfer-learning target task (digits 6 to 9)
+IMAGE_SIZE = 64  # side of the course's images, in pixels
+RESAMPLE = "LANCZOS"  # Pillow filter used to shrink photos to IMAGE_SIZE (antialiased)
 
 
 def load_dataset(path=None, name="signs"):
@@ -89,8 +95,10 @@ def load_signers(path=None, name="signs"):
         file = folder / f"{split}_{name}.h5"
         with h5py.File(file, "r") as f:
             if f"{split}_set_signer" not in f:
-                raise DatasetError(f"Dataset file {file} has no signer ids ({split}_set_signer); "
-                                   "rebuild it with `python -m tools.make_dataset`.")
+                raise DatasetError(
+                    f"Dataset file {file} has no signer ids ({split}_set_signer); "
+                    "rebuild it with `python -m tools.make_dataset`."
+                )
             ids.append(np.asarray(f[f"{split}_set_signer"][:]))
     return ids[0], ids[1]
 
@@ -125,19 +133,23 @@ def augmentation_layers(level="photos"):
 
     if level not in AUGMENTATION_LEVELS:
         raise ValueError(f"level must be one of {AUGMENTATION_LEVELS}, got {level!r}")
-    chosen = AUGMENTATION_LEVELS[:AUGMENTATION_LEVELS.index(level) + 1]
+    chosen = AUGMENTATION_LEVELS[: AUGMENTATION_LEVELS.index(level) + 1]
     stack = []
     if "flips" in chosen:
         stack += [layers.RandomFlip("horizontal", seed=1)]
     if "geometry" in chosen:
-        stack += [layers.RandomRotation(0.04, fill_mode="nearest", seed=2),
-                  layers.RandomZoom((-0.15, 0.3), fill_mode="nearest", seed=3),
-                  layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=4)]
+        stack += [
+            layers.RandomRotation(0.04, fill_mode="nearest", seed=2),
+            layers.RandomZoom((-0.15, 0.3), fill_mode="nearest", seed=3),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=4),
+        ]
     if "photos" in chosen:
-        stack += [layers.RandomBrightness(0.25, value_range=(0, 1), seed=5),
-                  layers.RandomContrast(0.3, seed=6),
-                  layers.RandomSaturation((0.3, 0.7), value_range=(0, 1), seed=7),
-                  layers.RandomHue(0.05, value_range=(0, 1), seed=8)]
+        stack += [
+            layers.RandomBrightness(0.25, value_range=(0, 1), seed=5),
+            layers.RandomContrast(0.3, seed=6),
+            layers.RandomSaturation((0.3, 0.7), value_range=(0, 1), seed=7),
+            layers.RandomHue(0.05, value_range=(0, 1), seed=8),
+        ]
     return stack
 
 

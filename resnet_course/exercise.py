@@ -23,21 +23,21 @@ class Fixtures:
     fixed ``configs``; the inputs of configuration ``i`` are drawn with ``exercise.seed(i)``.
     """
 
-    file: str                                   # in fixtures/, e.g. "core_exercises.npz"
-    make: Callable                              # (reference solution, Exercise) -> {key: array}
+    file: str  # in fixtures/, e.g. "core_exercises.npz"
+    make: Callable  # (reference solution, Exercise) -> {key: array}
     configs: tuple = ()
-    seed: int | None = None                     # configuration i draws its inputs with seed + i
+    seed: int | None = None  # configuration i draws its inputs with seed + i
 
 
 @dataclass(frozen=True)
 class Exercise:
-    name: str                                   # the function; its solution cell's grade_id
-    notebook: str                               # the assignment folder, e.g. "02_identity_block"
-    points: float                               # what its graded cell `<name>_tests` is worth
-    test: Callable                              # `<name>_test(target)`: visible, in the graded cell
-    hidden_test: Callable                       # `<name>_hidden_test(target, seed=None)`: hidden part
+    name: str  # the function; its solution cell's grade_id
+    notebook: str  # the assignment folder, e.g. "02_identity_block"
+    points: float  # what its graded cell `<name>_tests` is worth
+    test: Callable  # `<name>_test(target)`: visible, in the graded cell
+    hidden_test: Callable  # `<name>_hidden_test(target, seed=None)`: hidden part
     fixtures: Fixtures | None = None
-    extra: dict = field(default_factory=dict)   # e.g. what its mutants are built with
+    extra: dict = field(default_factory=dict)  # e.g. what its mutants are built with
 
     def key(self, *parts) -> str:
         """A fixture key of this exercise (``fixture_key(name, *parts)``)."""

@@ -22,7 +22,6 @@ def deterministic_initializer():
     """
     import keras
 
-
     class ShapeSeededInitializer(keras.initializers.Initializer):
         def __init__(self, seed=None, **kwargs):
             self.seed = seed
@@ -58,7 +57,12 @@ def load_fixtures(path: Path | None = None, exercise: str = "course set-up") -> 
     __tracebackhide__ = True
     path = path or FIXTURES
     if not path.is_file():
-        raise failure(exercise, "the file of expected values the tests compare with", str(path), "no such file",
-                      "restore it with `git checkout -- resnet_course/fixtures/` or rebuild it with `python -m tools.make_fixtures`")
+        raise failure(
+            exercise,
+            "the file of expected values the tests compare with",
+            str(path),
+            "no such file",
+            "restore it with `git checkout -- resnet_course/fixtures/` or rebuild it with `python -m tools.make_fixtures`",
+        )
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

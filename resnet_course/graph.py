@@ -12,15 +12,24 @@ def kind(op) -> str:
 
     L = keras.layers
     if isinstance(op, L.ReLU):
-        plain = (op.max_value is None and not float(op.negative_slope) and not float(op.threshold))
+        plain = op.max_value is None and not float(op.negative_slope) and not float(op.threshold)
         return "relu" if plain else "relu-variant"
     if isinstance(op, L.Activation):
         name = getattr(op.activation, "__name__", str(op.activation))
         return {"relu": "relu", "softmax": "softmax", "linear": "identity"}.get(name, f"activation:{name}")
-    layer_kinds = [(L.Conv2D, "conv"), (L.BatchNormalization, "bn"), (L.Add, "add"), (L.Softmax, "softmax"),
-                   (L.ZeroPadding2D, "pad"), (L.MaxPooling2D, "maxpool"), (L.AveragePooling2D, "avgpool"),
-                   (L.GlobalAveragePooling2D, "gap"), (L.GlobalMaxPooling2D, "gmp"), (L.Flatten, "flatten"),
-                   (L.Dense, "dense")]
+    layer_kinds = [
+        (L.Conv2D, "conv"),
+        (L.BatchNormalization, "bn"),
+        (L.Add, "add"),
+        (L.Softmax, "softmax"),
+        (L.ZeroPadding2D, "pad"),
+        (L.MaxPooling2D, "maxpool"),
+        (L.AveragePooling2D, "avgpool"),
+        (L.GlobalAveragePooling2D, "gap"),
+        (L.GlobalMaxPooling2D, "gmp"),
+        (L.Flatten, "flatten"),
+        (L.Dense, "dense"),
+    ]
     for cls, name in layer_kinds:
         if isinstance(op, cls):
             return name
@@ -28,9 +37,20 @@ def kind(op) -> str:
     return {"Add": "add", "Relu": "relu", "Softmax": "softmax"}.get(type(op).__name__, type(op).__name__)
 
 
-KIND_NAMES = {"conv": "Conv2D", "bn": "BatchNormalization", "relu": "ReLU", "add": "Add", "pad": "ZeroPadding2D",
-              "maxpool": "MaxPooling2D", "avgpool": "AveragePooling2D", "gap": "GlobalAveragePooling2D",
-              "gmp": "GlobalMaxPooling2D", "flatten": "Flatten", "dense": "Dense", "softmax": "Softmax"}
+KIND_NAMES = {
+    "conv": "Conv2D",
+    "bn": "BatchNormalization",
+    "relu": "ReLU",
+    "add": "Add",
+    "pad": "ZeroPadding2D",
+    "maxpool": "MaxPooling2D",
+    "avgpool": "AveragePooling2D",
+    "gap": "GlobalAveragePooling2D",
+    "gmp": "GlobalMaxPooling2D",
+    "flatten": "Flatten",
+    "dense": "Dense",
+    "softmax": "Softmax",
+}
 
 
 def chain_text(kinds) -> str:

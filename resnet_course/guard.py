@@ -13,17 +13,43 @@ from .harness import failure, guarded
 # What a notebook must not replace: the library functions and classes the tests compute with.
 # Their state when this module is first imported (the setup cell, before any learner code) is
 # kept; a reload (see hidden_test) keeps the first snapshot.
-LIBRARY_NAMESPACES = ("numpy", "numpy.random", "numpy.testing", "numpy.linalg",
-                      "keras", "keras.ops", "keras.layers", "keras.models", "keras.applications", "keras.initializers")
+LIBRARY_NAMESPACES = (
+    "numpy",
+    "numpy.random",
+    "numpy.testing",
+    "numpy.linalg",
+    "keras",
+    "keras.ops",
+    "keras.layers",
+    "keras.models",
+    "keras.applications",
+    "keras.initializers",
+)
 # The course's modules, dependencies first: hidden_test reloads them in this order (this module itself is
 # reloaded before, by test_utils.hidden_test), so nothing a notebook assigned to them survives. The checks
 # modules are found on disk: the shared ones first, then one per notebook, then the registry and the facades.
-_BASE = ("config", "paths", "exercise", "keras_internals", "fast", "data", "plots", "weights", "pretrained", "standin",
-         "cifar", "harness", "expected", "graph")
+_BASE = (
+    "config",
+    "paths",
+    "exercise",
+    "keras_internals",
+    "fast",
+    "data",
+    "plots",
+    "weights",
+    "pretrained",
+    "standin",
+    "cifar",
+    "harness",
+    "expected",
+    "graph",
+)
 _NOTEBOOK_CHECKS = sorted(i.name for i in pkgutil.iter_modules(checks.__path__) if i.name not in checks.SHARED)
-COURSE_MODULES = (tuple(f"resnet_course.{name}" for name in _BASE)
-                  + tuple(f"resnet_course.checks.{name}" for name in (*checks.SHARED, *_NOTEBOOK_CHECKS))
-                  + ("resnet_course.registry", "resnets_utils", "test_utils", "public_tests"))
+COURSE_MODULES = (
+    tuple(f"resnet_course.{name}" for name in _BASE)
+    + tuple(f"resnet_course.checks.{name}" for name in (*checks.SHARED, *_NOTEBOOK_CHECKS))
+    + ("resnet_course.registry", "resnets_utils", "test_utils", "public_tests")
+)
 
 
 def _callables(module) -> dict:
@@ -66,18 +92,27 @@ def tampering(namespace: dict | None = None) -> list[str]:
         for name, value in before.items():
             if name in now and now[name] is not value:
                 problems.append(f"{module_name}.{name} was replaced")
-        problems += [f"{module_name}.{name} is a function written in the notebook" for name, value in now.items()
-                     if name not in before and _defined_in_notebook(value)]
+        problems += [
+            f"{module_name}.{name} is a function written in the notebook"
+            for name, value in now.items()
+            if name not in before and _defined_in_notebook(value)
+        ]
     for module_name in COURSE_MODULES:
         module = sys.modules.get(module_name)
         if module is not None:
-            problems += [f"{module_name}.{name} was replaced by a function written in the notebook"
-                         for name, value in vars(module).items() if _defined_in_notebook(value)]
+            problems += [
+                f"{module_name}.{name} was replaced by a function written in the notebook"
+                for name, value in vars(module).items()
+                if _defined_in_notebook(value)
+            ]
     if namespace is not None:
         tests = sys.modules.get("public_tests")
         names = set(getattr(tests, "__all__", ())) | {"hidden_test"}
-        problems += [f"`{name}` was redefined in the notebook" for name in sorted(names)
-                     if callable(namespace.get(name)) and _defined_in_notebook(namespace[name])]
+        problems += [
+            f"`{name}` was redefined in the notebook"
+            for name in sorted(names)
+            if callable(namespace.get(name)) and _defined_in_notebook(namespace[name])
+        ]
     return problems
 
 
@@ -86,9 +121,13 @@ def expect_untampered(exercise: str, namespace: dict | None = None) -> None:
     __tracebackhide__ = True
     problems = tampering(namespace)
     if problems:
-        raise failure(exercise, "the tests need numpy, Keras and the course's test functions as installed",
-                      "nothing redefined or monkeypatched", "; ".join(problems[:4]) + (" ..." if len(problems) > 4 else ""),
-                      "remove the lines that replace these functions, restart the kernel and run all cells again")
+        raise failure(
+            exercise,
+            "the tests need numpy, Keras and the course's test functions as installed",
+            "nothing redefined or monkeypatched",
+            "; ".join(problems[:4]) + (" ..." if len(problems) > 4 else ""),
+            "remove the lines that replace these functions, restart the kernel and run all cells again",
+        )
 
 
 def hidden_test(exercise: str, target, namespace: dict | None = None) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .paths import PACKAGE
 
-FACADES = ("resnets_utils", "test_utils", "public_tests")   # the top-level modules notebooks import
+FACADES = ("resnets_utils", "test_utils", "public_tests")  # the top-level modules notebooks import
 
 
 class StudentTimeout(Exception):
@@ -75,10 +75,12 @@ def guarded(exercise: str):
     except CheckFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - never show the learner our traceback
-        raise failure(exercise, f"the test could not analyse what your function built "
-                                f"({type(exc).__name__}: {str(exc).strip()[:200]})",
-                      hint="build it from Keras layers with the functional API, as the instructions describe; "
-                           "if it still fails, show this message to the course staff") from None
+        raise failure(
+            exercise,
+            f"the test could not analyse what your function built ({type(exc).__name__}: {str(exc).strip()[:200]})",
+            hint="build it from Keras layers with the functional API, as the instructions describe; "
+            "if it still fails, show this message to the course staff",
+        ) from None
 
 
 # --------------------------------------------------------------------------- calling learner code
@@ -126,40 +128,66 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
     """Call the learner's function and turn every way it can go wrong into a readable failure."""
     __tracebackhide__ = True
     if not callable(target):
-        raise failure(exercise, f"the test needs the function `{exercise}` itself",
-                      "a function", f"{type(target).__name__}",
-                      f"pass the function without calling it: {exercise}_test({exercise})")
+        raise failure(
+            exercise,
+            f"the test needs the function `{exercise}` itself",
+            "a function",
+            f"{type(target).__name__}",
+            f"pass the function without calling it: {exercise}_test({exercise})",
+        )
     try:
         with time_limit(timeout):
             return target(*args, **kwargs)
     except NotImplementedError:
-        raise failure(exercise, "the function is not implemented yet (it raised NotImplementedError)",
-                      "your implementation", "raise NotImplementedError()",
-                      "replace `raise NotImplementedError()` with your code, then run its cell again") from None
+        raise failure(
+            exercise,
+            "the function is not implemented yet (it raised NotImplementedError)",
+            "your implementation",
+            "raise NotImplementedError()",
+            "replace `raise NotImplementedError()` with your code, then run its cell again",
+        ) from None
     except StudentTimeout:
-        raise failure(exercise, f"the function did not return within {timeout:g} seconds",
-                      f"a result within {timeout:g} s", "still running when the test stopped it",
-                      "look for a loop that never ends, or training inside a function that should only build layers") from None
+        raise failure(
+            exercise,
+            f"the function did not return within {timeout:g} seconds",
+            f"a result within {timeout:g} s",
+            "still running when the test stopped it",
+            "look for a loop that never ends, or training inside a function that should only build layers",
+        ) from None
     except AssertionError as exc:
-        raise failure(exercise, f"your code raised AssertionError: {exc}{_learner_line(exc)}",
-                      "a result", "an assert in your code failed",
-                      "the values your assert checks are not what you assumed; print them, or remove the assert") from None
+        raise failure(
+            exercise,
+            f"your code raised AssertionError: {exc}{_learner_line(exc)}",
+            "a result",
+            "an assert in your code failed",
+            "the values your assert checks are not what you assumed; print them, or remove the assert",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         hint = "the error message names the layer or operation that failed"
         low = str(exc).lower()
         if "incompatible shapes" in low or "must have the same shape" in low:
-            hint = ("the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
-                    "the strides of the main path and of the shortcut, and that both end with F3 channels")
+            hint = (
+                "the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
+                "the strides of the main path and of the shortcut, and that both end with F3 channels"
+            )
         elif "'nonetype'" in low:
-            hint = ("a value is None where a number or array was expected: does every function (a recursive call "
-                    "too) end with `return`?")
+            hint = (
+                "a value is None where a number or array was expected: does every function (a recursive call "
+                "too) end with `return`?"
+            )
         elif "matmul" in low or "not aligned" in low or "could not be broadcast" in low:
-            hint = ("the array shapes do not fit: with one example per row, X has shape (m, d) and is multiplied "
-                    "on the left (X @ W1 with W1 of shape (d, h)); print the shapes to find the culprit")
-        raise failure(exercise, f"calling {exercise}{_call_repr(args, kwargs)} raised "
-                      f"{type(exc).__name__}: {text}{_learner_line(exc)}", "a result", type(exc).__name__,
-                      hint) from None
+            hint = (
+                "the array shapes do not fit: with one example per row, X has shape (m, d) and is multiplied "
+                "on the left (X @ W1 with W1 of shape (d, h)); print the shapes to find the culprit"
+            )
+        raise failure(
+            exercise,
+            f"calling {exercise}{_call_repr(args, kwargs)} raised {type(exc).__name__}: {text}{_learner_line(exc)}",
+            "a result",
+            type(exc).__name__,
+            hint,
+        ) from None
 
 
 def _call_repr(args, kwargs) -> str:
@@ -203,14 +231,22 @@ def free_check(exercise: str):
     except CheckFailure as exc:
         message = exc
     except NotImplementedError:
-        message = failure(exercise, "the function is not implemented yet (it raised NotImplementedError)",
-                          "your implementation", "raise NotImplementedError()",
-                          "replace `raise NotImplementedError()` with your code, then run its cell again")
+        message = failure(
+            exercise,
+            "the function is not implemented yet (it raised NotImplementedError)",
+            "your implementation",
+            "raise NotImplementedError()",
+            "replace `raise NotImplementedError()` with your code, then run its cell again",
+        )
     except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = failure(exercise, f"this check raised {type(exc).__name__}: {text}{_learner_line(exc)}",
-                          "a result", type(exc).__name__,
-                          "fix the line named above, run the function's cell again, then this cell")
+        message = failure(
+            exercise,
+            f"this check raised {type(exc).__name__}: {text}{_learner_line(exc)}",
+            "a result",
+            type(exc).__name__,
+            "fix the line named above, run the function's cell again, then this cell",
+        )
     else:
         return
     print(f"\x1b[31mAssertionError: {message}\x1b[0m")

@@ -45,8 +45,13 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=None):
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
-        np.asarray(y_true).ravel(), np.asarray(y_pred).ravel(),
-        display_labels=class_names, normalize=normalize, ax=ax, colorbar=False)
+        np.asarray(y_true).ravel(),
+        np.asarray(y_pred).ravel(),
+        display_labels=class_names,
+        normalize=normalize,
+        ax=ax,
+        colorbar=False,
+    )
     ax.set_title("confusion matrix (rows: true class)")
     fig.tight_layout()
     return fig
@@ -82,8 +87,10 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
         x = arr[None].astype("float32") / 255.0
     else:
         if arr.shape != (height, width, 3):
-            raise ValueError(f"expected an array of shape ({height}, {width}, 3), got {arr.shape}; "
-                             "pass a file path or a PIL image to have it prepared")
+            raise ValueError(
+                f"expected an array of shape ({height}, {width}, 3), got {arr.shape}; "
+                "pass a file path or a PIL image to have it prepared"
+            )
         x = arr[None].astype("float32") / (255.0 if arr.dtype == np.uint8 or arr.max() > 1.0 else 1.0)
     probs = np.asarray(model.predict(x, verbose=0))[0]
     index = int(np.argmax(probs))
@@ -109,5 +116,13 @@ def epoch_axis(ax, epochs: int) -> None:
     if epochs <= 1:
         ax.set_xlim(0, 2)
         ax.set_xticks([1])
-        ax.text(0.5, 0.04, "one epoch (fast mode): a point, no curve", transform=ax.transAxes,
-                ha="center", va="bottom", fontsize=8, color="0.35")
+        ax.text(
+            0.5,
+            0.04,
+            "one epoch (fast mode): a point, no curve",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )

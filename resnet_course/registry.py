@@ -13,13 +13,14 @@ import pkgutil
 from . import checks
 from .exercise import Exercise
 
-CHECK_MODULES = tuple(f"{checks.__name__}.{info.name}" for info in pkgutil.iter_modules(checks.__path__)
-                      if info.name not in checks.SHARED)
+CHECK_MODULES = tuple(
+    f"{checks.__name__}.{info.name}" for info in pkgutil.iter_modules(checks.__path__) if info.name not in checks.SHARED
+)
 
 
 def _collect() -> dict[str, Exercise]:
     entries = [e for name in CHECK_MODULES for e in importlib.import_module(name).EXERCISES]
-    entries.sort(key=lambda e: e.notebook)          # stable: a module's own order within its notebook
+    entries.sort(key=lambda e: e.notebook)  # stable: a module's own order within its notebook
     names = [e.name for e in entries]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STANDIN_PER_CLASS = (1000, 200)   # training and test images per class of the stand-in
+STANDIN_PER_CLASS = (1000, 200)  # training and test images per class of the stand-in
 
 
 def _standin_image(label: int, rng) -> np.ndarray:
@@ -20,38 +20,47 @@ def _standin_image(label: int, rng) -> np.ndarray:
         c, s = np.cos(angle), np.sin(angle)
         u, v = (xx - cx) * c + (yy - cy) * s, -(xx - cx) * s + (yy - cy) * c
         d = np.sqrt((u / max(rx, 0.3)) ** 2 + (v / max(ry, 0.3)) ** 2)
-        return np.clip((1.0 - d) * min(rx, ry) + 0.5, 0, 1)     # about one pixel of soft edge
+        return np.clip((1.0 - d) * min(rx, ry) + 0.5, 0, 1)  # about one pixel of soft edge
 
     def box(x0, y0, x1, y1):
-        return (np.clip(np.minimum(xx - x0, x1 - xx) + 0.5, 0, 1) * np.clip(np.minimum(yy - y0, y1 - yy) + 0.5, 0, 1))
+        return np.clip(np.minimum(xx - x0, x1 - xx) + 0.5, 0, 1) * np.clip(np.minimum(yy - y0, y1 - yy) + 0.5, 0, 1)
 
     def jitter(colour, amount=0.12):
         return np.clip(np.asarray(colour) + rng.normal(0, amount, 3), 0, 1)
 
     # Background: the class's usual setting 60 % of the time, any other setting otherwise.
-    settings = {"sky": ([0.55, 0.7, 0.9], [0.85, 0.9, 0.97]), "road": ([0.55, 0.55, 0.55], [0.3, 0.3, 0.32]),
-                "grass": ([0.6, 0.75, 0.9], [0.3, 0.5, 0.2]), "water": ([0.7, 0.8, 0.92], [0.15, 0.3, 0.55]),
-                "room": ([0.6, 0.5, 0.4], [0.45, 0.35, 0.3])}
+    settings = {
+        "sky": ([0.55, 0.7, 0.9], [0.85, 0.9, 0.97]),
+        "road": ([0.55, 0.55, 0.55], [0.3, 0.3, 0.32]),
+        "grass": ([0.6, 0.75, 0.9], [0.3, 0.5, 0.2]),
+        "water": ([0.7, 0.8, 0.92], [0.15, 0.3, 0.55]),
+        "room": ([0.6, 0.5, 0.4], [0.45, 0.35, 0.3]),
+    }
     usual = ["sky", "road", "sky", "room", "grass", "room", "grass", "grass", "water", "road"][label]
     setting = usual if rng.random() < 0.6 else str(rng.choice(sorted(settings)))
     top, bottom = (jitter(c, 0.1) for c in settings[setting])
     horizon = rng.uniform(10, 24)
     t = np.clip((yy - horizon) / 3 + 0.5, 0, 1)[..., None]
     img[:] = top * (1 - t) + bottom * t
-    for _ in range(int(rng.integers(0, 4))):                      # clutter
-        paint(ellipse(rng.uniform(0, 32), rng.uniform(0, 32), rng.uniform(1, 4), rng.uniform(1, 4)),
-              jitter(rng.uniform(0.2, 0.8, 3), 0.05), 0.6)
+    for _ in range(int(rng.integers(0, 4))):  # clutter
+        paint(
+            ellipse(rng.uniform(0, 32), rng.uniform(0, 32), rng.uniform(1, 4), rng.uniform(1, 4)),
+            jitter(rng.uniform(0.2, 0.8, 3), 0.05),
+            0.6,
+        )
 
-    s = rng.uniform(0.75, 1.2)                                     # object scale and position
+    s = rng.uniform(0.75, 1.2)  # object scale and position
     cx, cy = 16 + rng.uniform(-5, 5), 17 + rng.uniform(-4, 4)
     dark = jitter([0.12, 0.12, 0.12], 0.05)
-    if label == 0:       # airplane: fuselage, wings, tail
+    if label == 0:  # airplane: fuselage, wings, tail
         body = jitter([0.8, 0.8, 0.82], 0.08)
         tilt = rng.uniform(-0.4, 0.4)
         paint(ellipse(cx, cy, 11 * s, 2.2 * s, tilt), body)
         paint(ellipse(cx + np.sin(tilt) * 1, cy, 2.5 * s, 9 * s, tilt + 0.3), body * 0.9)
-        paint(ellipse(cx - 9 * s * np.cos(tilt), cy - 9 * s * np.sin(tilt) - 2.5 * s, 1.2 * s, 3 * s, tilt), body * 0.85)
-    elif label in (1, 9):    # automobile: low body and cabin; truck: tall cargo box and a cab
+        paint(
+            ellipse(cx - 9 * s * np.cos(tilt), cy - 9 * s * np.sin(tilt) - 2.5 * s, 1.2 * s, 3 * s, tilt), body * 0.85
+        )
+    elif label in (1, 9):  # automobile: low body and cabin; truck: tall cargo box and a cab
         colour = jitter(rng.uniform(0.1, 0.95, 3), 0.05)
         if label == 1:
             paint(box(cx - 10 * s, cy - 2 * s, cx + 10 * s, cy + 4 * s), colour)
@@ -65,15 +74,15 @@ def _standin_image(label: int, rng) -> np.ndarray:
             wheels = (cx - 9 * s, cx - 4 * s, cx + 7 * s)
         for wx in wheels:
             paint(ellipse(wx, cy + 4.5 * s, 2.3 * s, 2.3 * s), dark)
-    elif label == 2:     # bird: small body, head, beak, wing
+    elif label == 2:  # bird: small body, head, beak, wing
         colour = jitter(rng.choice([[0.45, 0.3, 0.2], [0.2, 0.2, 0.25], [0.8, 0.3, 0.2]]), 0.08)
         paint(ellipse(cx, cy, 6 * s, 3.5 * s, rng.uniform(-0.3, 0.3)), colour)
         paint(ellipse(cx + 5 * s, cy - 3 * s, 2.5 * s, 2.5 * s), colour)
         paint(ellipse(cx + 8 * s, cy - 3 * s, 1.6 * s, 0.7 * s), jitter([0.95, 0.75, 0.2], 0.05))
         paint(ellipse(cx - 1 * s, cy - 2 * s, 4 * s, 1.5 * s, -0.5), colour * 0.7)
-    elif label in (3, 5):    # cat: round head, pointed ears; dog: longer head, hanging ears, snout
+    elif label in (3, 5):  # cat: round head, pointed ears; dog: longer head, hanging ears, snout
         colour = jitter(rng.choice([[0.6, 0.6, 0.6], [0.85, 0.55, 0.25], [0.25, 0.2, 0.2], [0.9, 0.85, 0.8]]), 0.08)
-        paint(ellipse(cx - 3 * s, cy + 5 * s, 8 * s, 5 * s), colour * 0.9)           # body
+        paint(ellipse(cx - 3 * s, cy + 5 * s, 8 * s, 5 * s), colour * 0.9)  # body
         if label == 3:
             paint(ellipse(cx + 2 * s, cy - 3 * s, 5.5 * s, 5 * s), colour)
             for ex in (-3.5, 3.5):
@@ -88,9 +97,11 @@ def _standin_image(label: int, rng) -> np.ndarray:
             eye = dark
         for ex in (-1.8, 1.8):
             paint(ellipse(cx + 2 * s + ex * s, cy - 4 * s, 0.9 * s, 0.9 * s), eye)
-    elif label in (4, 7):    # deer: slim body, thin legs, antlers; horse: heavier body, long neck and head
-        colour = jitter([0.6, 0.4, 0.22] if label == 4 else rng.choice([[0.45, 0.28, 0.15], [0.15, 0.1, 0.1],
-                                                                       [0.85, 0.82, 0.78]]), 0.07)
+    elif label in (4, 7):  # deer: slim body, thin legs, antlers; horse: heavier body, long neck and head
+        colour = jitter(
+            [0.6, 0.4, 0.22] if label == 4 else rng.choice([[0.45, 0.28, 0.15], [0.15, 0.1, 0.1], [0.85, 0.82, 0.78]]),
+            0.07,
+        )
         thick = 1.0 if label == 4 else 1.4
         paint(ellipse(cx, cy, 8 * s, 3.5 * s * thick), colour)
         for lx in (-6, -4, 4, 6):
@@ -99,10 +110,13 @@ def _standin_image(label: int, rng) -> np.ndarray:
         paint(ellipse(cx + 10.5 * s, cy - 9 * s, 3 * s, 1.6 * s, 0.4 if label == 4 else 0.7), colour)
         if label == 4:
             for ax in (-1.5, 1.5):
-                paint(ellipse(cx + 9.5 * s + ax * s, cy - 13 * s, 0.6 * s, 3 * s, 0.4 * ax), jitter([0.35, 0.25, 0.15], 0.05))
+                paint(
+                    ellipse(cx + 9.5 * s + ax * s, cy - 13 * s, 0.6 * s, 3 * s, 0.4 * ax),
+                    jitter([0.35, 0.25, 0.15], 0.05),
+                )
         else:
-            paint(ellipse(cx - 9 * s, cy + 2 * s, 1.2 * s, 4.5 * s, 0.4), colour * 0.6)     # tail
-    elif label == 6:     # frog: wide flat body, two eyes on top, spots
+            paint(ellipse(cx - 9 * s, cy + 2 * s, 1.2 * s, 4.5 * s, 0.4), colour * 0.6)  # tail
+    elif label == 6:  # frog: wide flat body, two eyes on top, spots
         colour = jitter([0.3, 0.6, 0.25], 0.1)
         paint(ellipse(cx, cy + 2 * s, 9 * s, 5 * s), colour)
         for ex in (-4, 4):
@@ -111,14 +125,14 @@ def _standin_image(label: int, rng) -> np.ndarray:
             paint(ellipse(cx + ex * 1.8 * s, cy + 6 * s, 3.5 * s, 1.5 * s), colour * 0.8)
         for _ in range(3):
             paint(ellipse(cx + rng.uniform(-6, 6) * s, cy + rng.uniform(0, 4) * s, 1, 1), colour * 0.6)
-    else:                # ship: hull, deck house, mast
+    else:  # ship: hull, deck house, mast
         hull = jitter(rng.choice([[0.15, 0.15, 0.2], [0.8, 0.2, 0.15], [0.9, 0.9, 0.9]]), 0.05)
-        paint(ellipse(cx, cy, 13 * s, 5 * s) * (yy > cy), hull)                        # lower half: the hull
+        paint(ellipse(cx, cy, 13 * s, 5 * s) * (yy > cy), hull)  # lower half: the hull
         paint(box(cx - 5 * s, cy - 5 * s, cx + 4 * s, cy), jitter([0.9, 0.9, 0.88], 0.05))
         paint(box(cx - 0.6, cy - 11 * s, cx + 0.6, cy - 5 * s), dark)
     if rng.random() < 0.5:
         img = img[:, ::-1]
-    img = img * rng.uniform(0.75, 1.15) + rng.normal(0, 0.03, img.shape)          # lighting and sensor noise
+    img = img * rng.uniform(0.75, 1.15) + rng.normal(0, 0.03, img.shape)  # lighting and sensor noise
     return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
 
 
@@ -134,6 +148,7 @@ def make_cifar10_standin(train_per_class=STANDIN_PER_CLASS[0], test_per_class=ST
         ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` and int64 ``(N,)``,
         classes interleaved (0, 1, ..., 9, 0, 1, ...) like a shuffled dataset.
     """
+
     def split(per_class, stream):
         rng = np.random.default_rng([seed, stream])
         labels = np.tile(np.arange(10), per_class)

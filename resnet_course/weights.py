@@ -27,12 +27,24 @@ def keras_blocks():
         return F1
 
     def identity_block(X, f, filters, initializer=None):
-        return residual_block_v1(X, _check(filters), kernel_size=f, stride=1, conv_shortcut=False,
-                                 name=f"id_block{keras.backend.get_uid('course_identity_block')}")
+        return residual_block_v1(
+            X,
+            _check(filters),
+            kernel_size=f,
+            stride=1,
+            conv_shortcut=False,
+            name=f"id_block{keras.backend.get_uid('course_identity_block')}",
+        )
 
     def convolutional_block(X, f, filters, s=2, initializer=None):
-        return residual_block_v1(X, _check(filters), kernel_size=f, stride=s, conv_shortcut=True,
-                                 name=f"conv_block{keras.backend.get_uid('course_conv_block')}")
+        return residual_block_v1(
+            X,
+            _check(filters),
+            kernel_size=f,
+            stride=s,
+            conv_shortcut=True,
+            name=f"conv_block{keras.backend.get_uid('course_conv_block')}",
+        )
 
     return identity_block, convolutional_block
 
@@ -49,7 +61,7 @@ def weighted_layers_in_graph_order(model):
     depth_cache: dict[int, int] = {}
     order = []
     for op, _ in walk_nodes(model.outputs, branch_key=lambda t: graph_depth(t, depth_cache)):
-        if getattr(op, "weights", None) and op not in order:   # a shared layer counts once
+        if getattr(op, "weights", None) and op not in order:  # a shared layer counts once
             order.append(op)
     return order
 
@@ -69,12 +81,12 @@ def count_flops(model):
 
     total = 0
     for layer in model.layers:
-        if hasattr(layer, "layers"):                       # a nested model
+        if hasattr(layer, "layers"):  # a nested model
             total += count_flops(layer)
         elif isinstance(layer, keras.layers.Conv2D):
             kh, kw = layer.kernel_size
             in_channels = layer.input.shape[-1]
-            out = layer.output.shape                           # (batch, height, width, filters)
+            out = layer.output.shape  # (batch, height, width, filters)
             total += out[1] * out[2] * out[3] * kh * kw * in_channels // layer.groups
         elif isinstance(layer, keras.layers.Dense):
             positions = int(np.prod(layer.output.shape[1:-1], dtype=np.int64))
@@ -104,7 +116,8 @@ def copy_weights(source, target):
         if type(a) is not type(b) or shapes_a != shapes_b:
             raise ValueError(
                 f"weighted layer #{i + 1} differs: source {type(a).__name__} '{a.name}' with weights {shapes_a}, "
-                f"target {type(b).__name__} '{b.name}' with weights {shapes_b}")
+                f"target {type(b).__name__} '{b.name}' with weights {shapes_b}"
+            )
     if len(src) != len(dst):
         raise ValueError(f"source has {len(src)} layers with weights, target has {len(dst)}")
     for a, b in zip(src, dst):
@@ -142,14 +155,16 @@ def refresh_batchnorm_statistics(model, x, batch_size=32, seed=0):
     """
     import keras
 
-    layers = [l for l in _all_layers(model) if isinstance(l, keras.layers.BatchNormalization) and l.trainable]
-    saved = [l.momentum for l in layers]
+    layers = [
+        layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    saved = [layer.momentum for layer in layers]
     order = np.random.default_rng(seed).permutation(len(x))
     try:
         for i, start in enumerate(range(0, len(x) - batch_size + 1, batch_size)):
             for layer in layers:
-                layer.momentum = i / (i + 1)       # running mean of the batch statistics
-            model(np.asarray(x[order[start:start + batch_size]], dtype="float32"), training=True)
+                layer.momentum = i / (i + 1)  # running mean of the batch statistics
+            model(np.asarray(x[order[start : start + batch_size]], dtype="float32"), training=True)
     finally:
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tools import make_figures, make_fixtures, release
-from resnet_course.registry import EXERCISES
-from tools.notebooks import RELEASE, exercises, source_notebooks
 from resnet_course.expected import load_fixtures
+from resnet_course.registry import EXERCISES
+from tools import make_figures, make_fixtures, release
+from tools.notebooks import RELEASE, exercises, source_notebooks
 
 
 def test_figures_redraw_identically():
@@ -23,8 +23,9 @@ def test_student_notebooks_are_up_to_date_and_leak_nothing(capsys):
 
 
 def test_every_exercise_has_a_public_test_and_a_stub():
-    import public_tests
     import nbformat
+
+    import public_tests
 
     names = [name for path in source_notebooks() for name in exercises(path)]
     assert names == list(EXERCISES), "the registry (resnet_course/checks/*.py EXERCISES) and the notebooks differ"
@@ -46,7 +47,7 @@ def test_every_image_a_notebook_shows_exists():
         for cell in nbformat.read(str(path), as_version=4).cells:
             if cell.cell_type == "markdown":
                 for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", cell.source):
-                    if target.startswith("attachment:"):     # release notebooks carry their figures
-                        assert target[len("attachment:"):] in cell.get("attachments", {}), f"{path.name}: {target}"
+                    if target.startswith("attachment:"):  # release notebooks carry their figures
+                        assert target[len("attachment:") :] in cell.get("attachments", {}), f"{path.name}: {target}"
                         continue
                     assert (path.parent / target).resolve().is_file(), f"{path.name}: missing image {target}"

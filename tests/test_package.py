@@ -46,14 +46,20 @@ def test_facades_are_thin(facade):
 
 def test_keras_internals_are_used_in_one_module_only():
     private = ("keras.src", "_keras_history", "_inbound_nodes")
-    users = sorted(str(p.relative_to(ROOT)) for p in MODULES + [ROOT / f"{f}.py" for f in FACADES]
-                   if any(word in p.read_text(encoding="utf-8") for word in private))
+    users = sorted(
+        str(p.relative_to(ROOT))
+        for p in MODULES + [ROOT / f"{f}.py" for f in FACADES]
+        if any(word in p.read_text(encoding="utf-8") for word in private)
+    )
     assert users == ["resnet_course/keras_internals.py"], users
 
 
 def test_environment_is_read_in_config_only():
-    users = sorted(str(p.relative_to(ROOT)) for p in MODULES if "os.environ.get(" in p.read_text(encoding="utf-8")
-                   or "os.getenv(" in p.read_text(encoding="utf-8"))
+    users = sorted(
+        str(p.relative_to(ROOT))
+        for p in MODULES
+        if "os.environ.get(" in p.read_text(encoding="utf-8") or "os.getenv(" in p.read_text(encoding="utf-8")
+    )
     assert users == ["resnet_course/config.py"], users
 
 

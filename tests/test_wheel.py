@@ -19,7 +19,7 @@ import nbformat
 
 from tools.notebooks import RELEASE, SOURCE, solved
 
-NOTEBOOK = "02_identity_block/identity_block.ipynb"     # the quickest notebook of the course
+NOTEBOOK = "02_identity_block/identity_block.ipynb"  # the quickest notebook of the course
 
 RUN = """
 import sys
@@ -45,29 +45,52 @@ print("KERNEL" in text and "KERNEL True" in text, "PASSES", text.count("[PASS]")
 def test_a_wheel_installed_in_a_fresh_venv_runs_a_notebook_copied_alone(tmp_path):
     root = SOURCE.parent
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation",
-                    "--no-index", "-q", "-w", str(wheels)], check=True, cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(root),
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(wheels),
+        ],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
     (wheel,) = wheels.glob("resnet_course-*.whl")
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False, system_site_packages=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # The test environment's packages, after the fresh environment's own (a plain path: its .pth files,
     # the editable install of the course among them, are not read).
     (tmp_path / "venv" / purelib.split(str(env_dir) + "/", 1)[1] / "test_env.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                    "-q", str(wheel)], check=True, capture_output=True)
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
 
     folder = tmp_path / "student"
     folder.mkdir()
     nbformat.write(solved(RELEASE / NOTEBOOK, SOURCE / NOTEBOOK), str(folder / "identity_block.ipynb"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(RESNET_COURSE_FAST="1", PYTHONNOUSERSITE="1")
-    proc = subprocess.run([str(python), "-c", RUN], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run([str(python), "-c", RUN], cwd=folder, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # the kernel imported the wheel's copy; the visible check (the release has no hidden part) passed
     assert proc.stdout.startswith("True PASSES") and int(proc.stdout.split("PASSES")[1]) == 1, proc.stdout[-2000:]

@@ -27,21 +27,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .notebooks import load_solution  # noqa: E402
 
-BLOCK_TIMEOUT = 5.0      # seconds; enough to build a block, short for the mutant that never returns
-HIDDEN_SEED = 7          # the variants' hidden test runs on this fresh configuration
+BLOCK_TIMEOUT = 5.0  # seconds; enough to build a block, short for the mutant that never returns
+HIDDEN_SEED = 7  # the variants' hidden test runs on this fresh configuration
 
 
 @dataclass(frozen=True)
 class Outcome:
-    entry: object          # a resnet_course.catalogue.mutants.Entry
+    entry: object  # a resnet_course.catalogue.mutants.Entry
     mutant: bool
-    ok: bool               # mutant caught / variant accepted
-    detail: str            # why not, or the failure message of a caught mutant
+    ok: bool  # mutant caught / variant accepted
+    detail: str  # why not, or the failure message of a caught mutant
 
     @property
     def hint(self) -> str:
-        return next((line.split("hint:", 1)[1].strip() for line in self.detail.splitlines()
-                     if line.strip().startswith("hint:")), "")
+        return next(
+            (
+                line.split("hint:", 1)[1].strip()
+                for line in self.detail.splitlines()
+                if line.strip().startswith("hint:")
+            ),
+            "",
+        )
 
 
 def course_exercises() -> list[str]:
@@ -54,6 +60,7 @@ def course_exercises() -> list[str]:
 
 def build(entry):
     """The exercise function after applying the entry's edits to the reference solution cell."""
+
     def edit(code: str) -> str:
         for old, new in entry.edits:
             if old not in code:
@@ -63,9 +70,11 @@ def build(entry):
 
     overrides = None
     if entry.extra.get("blocks") == "course":
-        overrides = {"identity_block": load_solution("identity_block"),
-                     "convolutional_block": load_solution("convolutional_block")}
-    if entry.extra.get("resnet") == "course":      # the learner's own ResNet50 of the ResNet-50 notebook
+        overrides = {
+            "identity_block": load_solution("identity_block"),
+            "convolutional_block": load_solution("convolutional_block"),
+        }
+    if entry.extra.get("resnet") == "course":  # the learner's own ResNet50 of the ResNet-50 notebook
         overrides = {"ResNet50": load_solution("ResNet50")}
     return load_solution(entry.exercise, edit=edit, overrides=overrides)
 
@@ -88,7 +97,7 @@ def evaluate(entry, mutant: bool, block_timeout: float = BLOCK_TIMEOUT) -> Outco
     out = io.StringIO()
     try:
         with time_limits(block=block_timeout), contextlib.redirect_stdout(out):
-            fn = build(entry)      # the ResNet-50 notebook's setup prints its mode
+            fn = build(entry)  # the ResNet-50 notebook's setup prints its mode
             checks.test(fn)
             if not mutant:
                 checks.hidden_test(fn, seed=HIDDEN_SEED)
@@ -134,8 +143,15 @@ def table(outcomes: list[Outcome], names: list[str] | None = None) -> tuple[str,
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     score = (totals[0] + totals[2]) / max(totals[1] + totals[3], 1)
-    lines.append(f"mutation score {100 * score:.1f} %" + ("" if ok else "  -- FAILED: every exercise needs at least one "
-                 "mutant and one variant, every mutant caught and every variant accepted"))
+    lines.append(
+        f"mutation score {100 * score:.1f} %"
+        + (
+            ""
+            if ok
+            else "  -- FAILED: every exercise needs at least one "
+            "mutant and one variant, every mutant caught and every variant accepted"
+        )
+    )
     return "\n".join(lines), ok
 
 
@@ -153,7 +169,13 @@ def main(argv=None) -> int:
             if args.verbose or not outcome.ok:
                 kind = "mutant " if mutant else "variant"
                 status = ("caught" if mutant else "accepted") if outcome.ok else "FAILED"
-                text = f"hint: {outcome.hint}" if outcome.ok and mutant else outcome.detail.splitlines()[0] if outcome.detail else ""
+                text = (
+                    f"hint: {outcome.hint}"
+                    if outcome.ok and mutant
+                    else outcome.detail.splitlines()[0]
+                    if outcome.detail
+                    else ""
+                )
                 print(f"{kind} {entry.exercise}/{entry.id}: {status}  {text}")
     text, ok = table(outcomes)
     print(text)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .mutants import FINAL, MUTANTS
 from tools.notebooks import nbgrader_meta, solution_source
+
+from .mutants import FINAL, MUTANTS
 
 EVERY, FIRST = "every", "first"
 
