@@ -24,10 +24,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install requirements.txt (once)
 
-course: setup  ## run every solution notebook in full mode; results in build/course/
+course: setup  ## run every solution notebook in full mode; notebooks in build/course/, results in docs/results-full.json
 	$(PY) -m tools.run_course
 
-course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes
+course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes; results in docs/results-fast.json
 	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
 
 browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
