@@ -24,10 +24,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install requirements.txt (once)
 
-course: setup  ## run every solution notebook in full mode; results in build/course/
+course: setup  ## run every solution notebook in full mode; notebooks in build/course/, results in docs/results-full.json
 	$(PY) -m tools.run_course
 
-course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes
+course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes; results in docs/results-fast.json
 	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
 
 browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
@@ -42,13 +42,13 @@ release: setup  ## regenerate the student notebooks in notebooks/ from source/
 check-release: setup  ## fail if notebooks/ is stale
 	$(PY) -m tools.release --check
 
-fixtures: setup  ## rebuild fixtures/ from the reference solutions
+fixtures: setup  ## rebuild resnet_course/fixtures/ from the reference solutions
 	$(PY) -m tools.make_fixtures
 
 figures: setup  ## redraw the block diagrams in images/
 	$(PY) -m tools.make_figures
 
-dataset: setup  ## rebuild datasets/ from the original photos (SOURCE=path/to/Sign-Language-Digits-Dataset)
+dataset: setup  ## rebuild resnet_course/datasets/ from the original photos (SOURCE=path/to/Sign-Language-Digits-Dataset)
 	$(PY) -m tools.make_dataset $(if $(SOURCE),--source $(SOURCE))
 
 calibrate: setup  ## linear baseline, augmentation levels on the validation signers, chosen recipe on the test split
@@ -70,7 +70,7 @@ lab-instructor: setup  ## JupyterLab at the repository root with nbgrader's inst
 check: setup  ## check a notebook before you submit it: make check NB=notebooks/02_identity_block/identity_block.ipynb
 	@./check $(NB)
 
-# ---- instructors (nbgrader, from the repository root; see README)
+# ---- instructors (nbgrader, from the repository root; see docs/instructors.md)
 assign: setup  ## release every assignment to notebooks/ and record it in gradebook.db
 	$(PY) -m tools.grade release
 

@@ -29,8 +29,13 @@ from nbgrader.converters import GenerateAssignment  # noqa: E402
 from nbgrader.coursedir import CourseDirectory  # noqa: E402
 from nbgrader.preprocessors import NbGraderPreprocessor  # noqa: E402
 
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".svg": "image/svg+xml"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+}
 MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
 
 
@@ -81,8 +86,10 @@ c.Execute.startup_timeout = 120
 # nbgrader gives a graded cell 0 points when it wrote anything to stderr. TensorFlow and
 # absl log to stderr (the setup cell quiets most of it); drop those lines, never others.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (r"(?m)^(WARNING: All log messages before absl::InitializeLog|"
-                           r"[IWE]\d{4} [\d:. ]+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d [\d:.]+: [IWE] tensorflow/)")
+c.IgnorePattern.pattern = (
+    r"(?m)^(WARNING: All log messages before absl::InitializeLog|"
+    r"[IWE]\d{4} [\d:. ]+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d [\d:.]+: [IWE] tensorflow/)"
+)
 
 # A deleted graded (test) cell is put back from the gradebook, so it is graded, not skipped.
 # nbgrader 0.9.6 has two bugs there that make a student's whole assignment fail to grade:
@@ -92,8 +99,13 @@ c.IgnorePattern.pattern = (r"(?m)^(WARNING: All log messages before absl::Initia
 # DeduplicateIds has left with empty nbgrader metadata. CourseOverwriteCells puts a deleted
 # cell before the next cell of the release that the submission still has (after the previous
 # one, or at the end, if there is none) and turns the earlier copy into an ordinary cell.
-from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,  # noqa: E402
-                                    OverwriteCells, OverwriteKernelspec)
+from nbgrader.preprocessors import (  # noqa: E402
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+)
 
 
 class CourseOverwriteCells(OverwriteCells):
@@ -110,24 +122,30 @@ class CourseOverwriteCells(OverwriteCells):
             if name not in grade_cells or name in present:
                 continue
             self.log.warning("Missing grade cell %s encountered, adding it back to the notebook", name)
-            cell = self.missing_cell_transform(source_cells[name], grade_cells[name].max_score,
-                                               is_solution=name in solution_ids)
-            later = [present.index(n) for n in order[position + 1:] if n in present]
+            cell = self.missing_cell_transform(
+                source_cells[name], grade_cells[name].max_score, is_solution=name in solution_ids
+            )
+            later = [present.index(n) for n in order[position + 1 :] if n in present]
             earlier = [present.index(n) + 1 for n in order[:position] if n in present]
             nb.cells.insert(later[0] if later else (earlier[-1] if earlier else len(nb.cells)), cell)
         return nb, resources
 
     def add_missing_task_cells(self, nb, resources):
-        for cell in nb.cells:                          # (a restored cell's metadata is a plain dict)
+        for cell in nb.cells:  # (a restored cell's metadata is a plain dict)
             metadata = cell["metadata"]
             if "nbgrader" in metadata and "grade_id" not in metadata["nbgrader"]:
-                del metadata["nbgrader"]               # the earlier copy of a duplicated cell
+                del metadata["nbgrader"]  # the earlier copy of a duplicated cell
         return super().add_missing_task_cells(nb, resources)
 
 
 c.OverwriteCells.add_missing_cells = True
-c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, CourseOverwriteCells,
-                                      CheckCellMetadata]
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    CourseOverwriteCells,
+    CheckCellMetadata,
+]
 
 # Keep feedback readable when a student prints a lot.
 c.LimitOutput.max_lines = 200

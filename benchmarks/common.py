@@ -18,8 +18,12 @@ def measure_in_fresh_process(module: str, args: list[str]) -> dict:
     A fresh process per measurement keeps one configuration's graphs, caches and
     memory from helping or hurting the next one.
     """
-    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if proc.returncode != 0:
         raise MeasurementFailed(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])

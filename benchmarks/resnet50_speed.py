@@ -60,22 +60,33 @@ def measure(which: str, size: int, batch: int, train_steps: int, infer_batches: 
     model = build(which, (size, size, 3), len(classes))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
 
-    train = (tf.data.Dataset.from_tensor_slices((X, y)).cache().shuffle(len(X), seed=seed)
-             .batch(batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
-    model.fit(train, epochs=1, steps_per_epoch=3, verbose=0)          # trace and warm up
+    train = (
+        tf.data.Dataset.from_tensor_slices((X, y))
+        .cache()
+        .shuffle(len(X), seed=seed)
+        .batch(batch, drop_remainder=True)
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    model.fit(train, epochs=1, steps_per_epoch=3, verbose=0)  # trace and warm up
     start = time.perf_counter()
     model.fit(train, epochs=1, steps_per_epoch=train_steps, verbose=0)
     train_ips = train_steps * batch / (time.perf_counter() - start)
 
     images = X[: infer_batches * batch]
-    model.predict(images[:batch], batch_size=batch, verbose=0)        # warm up
+    model.predict(images[:batch], batch_size=batch, verbose=0)  # warm up
     start = time.perf_counter()
     model.predict(images, batch_size=batch, verbose=0)
     infer_ips = len(images) / (time.perf_counter() - start)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    return {"model": which, "train_ips": train_ips, "infer_ips": infer_ips, "peak_mb": peak_mb,
-            "params": model.count_params()}
+    return {
+        "model": which,
+        "train_ips": train_ips,
+        "infer_ips": infer_ips,
+        "peak_mb": peak_mb,
+        "params": model.count_params(),
+    }
 
 
 def summarise(results: list[dict]) -> str:
@@ -89,12 +100,16 @@ def summarise(results: list[dict]) -> str:
         infer = [r["infer_ips"] for r in rows]
         peak = max(r["peak_mb"] for r in rows)
         median[which] = (statistics.median(train), statistics.median(infer))
-        lines.append(f"{which:<7} train {median[which][0]:6.1f} img/s (min {min(train):.1f}, max {max(train):.1f})"
-                     f"   inference {median[which][1]:6.1f} img/s (min {min(infer):.1f}, max {max(infer):.1f})"
-                     f"   peak memory {peak:,.0f} MB   parameters {rows[0]['params']:,}")
+        lines.append(
+            f"{which:<7} train {median[which][0]:6.1f} img/s (min {min(train):.1f}, max {max(train):.1f})"
+            f"   inference {median[which][1]:6.1f} img/s (min {min(infer):.1f}, max {max(infer):.1f})"
+            f"   peak memory {peak:,.0f} MB   parameters {rows[0]['params']:,}"
+        )
     if len(median) == 2:
-        lines.append(f"ratio course/keras (medians): training {median['course'][0] / median['keras'][0]:.3f}"
-                     f"   inference {median['course'][1] / median['keras'][1]:.3f}")
+        lines.append(
+            f"ratio course/keras (medians): training {median['course'][0] / median['keras'][0]:.3f}"
+            f"   inference {median['course'][1] / median['keras'][1]:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -113,24 +128,43 @@ def main(argv=None) -> int:
         print(json.dumps(measure(args.one, args.size, args.batch, args.train_steps, args.infer_batches, args.seed)))
         return 0
 
-    print(f"ResNet-50 speed: {args.runs} runs per model, input {args.size}x{args.size}x3, batch {args.batch}, "
-          f"{args.train_steps} training steps and {args.infer_batches} inference batches per run, "
-          f"{os.cpu_count()} CPU cores", flush=True)
+    print(
+        f"ResNet-50 speed: {args.runs} runs per model, input {args.size}x{args.size}x3, batch {args.batch}, "
+        f"{args.train_steps} training steps and {args.infer_batches} inference batches per run, "
+        f"{os.cpu_count()} CPU cores",
+        flush=True,
+    )
     results = []
     for run in range(args.runs):
         order = MODELS if run % 2 == 0 else MODELS[::-1]
         for which in order:
             try:
-                result = measure_in_fresh_process("benchmarks.resnet50_speed", [
-                    "--one", which, "--size", str(args.size), "--batch", str(args.batch),
-                    "--train-steps", str(args.train_steps), "--infer-batches", str(args.infer_batches),
-                    "--seed", str(args.seed)])
+                result = measure_in_fresh_process(
+                    "benchmarks.resnet50_speed",
+                    [
+                        "--one",
+                        which,
+                        "--size",
+                        str(args.size),
+                        "--batch",
+                        str(args.batch),
+                        "--train-steps",
+                        str(args.train_steps),
+                        "--infer-batches",
+                        str(args.infer_batches),
+                        "--seed",
+                        str(args.seed),
+                    ],
+                )
             except MeasurementFailed as error:
                 print(error, file=sys.stderr)
                 return 1
             results.append(result)
-            print(f"run {run + 1}  {which:<7} train {result['train_ips']:6.1f} img/s   "
-                  f"inference {result['infer_ips']:6.1f} img/s   peak {result['peak_mb']:,.0f} MB", flush=True)
+            print(
+                f"run {run + 1}  {which:<7} train {result['train_ips']:6.1f} img/s   "
+                f"inference {result['infer_ips']:6.1f} img/s   peak {result['peak_mb']:,.0f} MB",
+                flush=True,
+            )
     print(summarise(results))
     return 0
 

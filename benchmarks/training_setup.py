@@ -69,12 +69,12 @@ def measure(config: str, batch: int, train_steps: int, seed: int) -> dict:
 
     keras.utils.set_random_seed(seed)
     X, Y, _, _, classes = resnets_utils.load_dataset()
-    X = X / 255.0                                   # float64, as in the notebook
+    X = X / 255.0  # float64, as in the notebook
     if config == "float32":
         X = X.astype("float32")
     Y = keras.utils.to_categorical(Y.ravel(), len(classes))
     needed = (WARM_STEPS + train_steps) * batch
-    reps = -(-needed // len(X))                     # enough data for both phases without repeat()
+    reps = -(-needed // len(X))  # enough data for both phases without repeat()
     X, Y = np.concatenate([X] * reps), np.concatenate([Y] * reps)
 
     def pipeline(x, y):
@@ -89,10 +89,9 @@ def measure(config: str, batch: int, train_steps: int, seed: int) -> dict:
 
     model = keras.applications.ResNet50(weights=None, input_shape=X.shape[1:], classes=len(classes))
     start = time.perf_counter()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
-                  run_eagerly=config == "eager")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", run_eagerly=config == "eager")
     first_x, first_y = X[: WARM_STEPS * batch], Y[: WARM_STEPS * batch]
-    rest_x, rest_y = X[WARM_STEPS * batch: needed], Y[WARM_STEPS * batch: needed]
+    rest_x, rest_y = X[WARM_STEPS * batch : needed], Y[WARM_STEPS * batch : needed]
     if config == "numpy":
         model.fit(first_x, first_y, batch_size=batch, shuffle=True, verbose=0)
         first = time.perf_counter() - start
@@ -117,8 +116,10 @@ def summarise(results: list[dict], configs) -> str:
         first = [r["first_s"] for r in rows]
         steady = [r["steady_ips"] for r in rows]
         medians[config] = (statistics.median(first), statistics.median(steady))
-        lines.append(f"{config:<14} {medians[config][0]:7.1f} (min {min(first):5.1f}, max {max(first):5.1f})"
-                     f"   {medians[config][1]:7.1f} (min {min(steady):5.1f}, max {max(steady):5.1f})")
+        lines.append(
+            f"{config:<14} {medians[config][0]:7.1f} (min {min(first):5.1f}, max {max(first):5.1f})"
+            f"   {medians[config][1]:7.1f} (min {min(steady):5.1f}, max {max(steady):5.1f})"
+        )
     if "notebook" in medians:
         base_first, base_steady = medians["notebook"]
         for i, config in enumerate(c for c in configs if c in medians):
@@ -141,23 +142,39 @@ def main(argv=None) -> int:
         print(json.dumps(measure(args.one, args.batch, args.train_steps, args.seed)))
         return 0
 
-    print(f"ResNet-50 training set-ups: {args.runs} runs per configuration, batch {args.batch}, "
-          f"{WARM_STEPS} first steps, {args.train_steps} steady steps, {os.cpu_count()} CPU cores", flush=True)
+    print(
+        f"ResNet-50 training set-ups: {args.runs} runs per configuration, batch {args.batch}, "
+        f"{WARM_STEPS} first steps, {args.train_steps} steady steps, {os.cpu_count()} CPU cores",
+        flush=True,
+    )
     results = []
     configs = list(args.configs)
     for run in range(args.runs):
         shift = run % len(configs)
         for config in configs[shift:] + configs[:shift]:
             try:
-                result = measure_in_fresh_process("benchmarks.training_setup", [
-                    "--one", config, "--batch", str(args.batch), "--train-steps", str(args.train_steps),
-                    "--seed", str(args.seed)])
+                result = measure_in_fresh_process(
+                    "benchmarks.training_setup",
+                    [
+                        "--one",
+                        config,
+                        "--batch",
+                        str(args.batch),
+                        "--train-steps",
+                        str(args.train_steps),
+                        "--seed",
+                        str(args.seed),
+                    ],
+                )
             except MeasurementFailed as error:
                 print(error, file=sys.stderr)
                 return 1
             results.append(result)
-            print(f"run {run + 1}  {config:<12} first 3 steps {result['first_s']:6.1f} s   "
-                  f"steady {result['steady_ips']:6.1f} img/s", flush=True)
+            print(
+                f"run {run + 1}  {config:<12} first 3 steps {result['first_s']:6.1f} s   "
+                f"steady {result['steady_ips']:6.1f} img/s",
+                flush=True,
+            )
     print(summarise(results, configs))
     return 0
 

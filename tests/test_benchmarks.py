@@ -4,9 +4,17 @@ from benchmarks.resnet50_speed import summarise
 
 
 def test_summary_reports_medians_spread_and_ratio():
-    runs = [{"model": m, "train_ips": t, "infer_ips": i, "peak_mb": 1000.0 + t, "params": 7}
-            for m, t, i in [("course", 10.0, 40.0), ("course", 30.0, 20.0), ("course", 20.0, 30.0),
-                            ("keras", 8.0, 60.0), ("keras", 12.0, 60.0), ("keras", 10.0, 60.0)]]
+    runs = [
+        {"model": m, "train_ips": t, "infer_ips": i, "peak_mb": 1000.0 + t, "params": 7}
+        for m, t, i in [
+            ("course", 10.0, 40.0),
+            ("course", 30.0, 20.0),
+            ("course", 20.0, 30.0),
+            ("keras", 8.0, 60.0),
+            ("keras", 12.0, 60.0),
+            ("keras", 10.0, 60.0),
+        ]
+    ]
     text = summarise(runs)
     assert "course  train   20.0 img/s (min 10.0, max 30.0)" in text
     assert "peak memory 1,030 MB" in text
@@ -16,9 +24,17 @@ def test_summary_reports_medians_spread_and_ratio():
 def test_training_setup_summary_reports_medians_spread_and_ratio_to_the_notebook():
     from benchmarks.training_setup import summarise as summarise_setups
 
-    runs = [{"config": c, "first_s": f, "steady_ips": s}
-            for c, f, s in [("notebook", 20.0, 40.0), ("notebook", 18.0, 50.0), ("notebook", 19.0, 45.0),
-                            ("eager", 5.0, 20.0), ("eager", 6.0, 25.0), ("eager", 4.0, 22.5)]]
+    runs = [
+        {"config": c, "first_s": f, "steady_ips": s}
+        for c, f, s in [
+            ("notebook", 20.0, 40.0),
+            ("notebook", 18.0, 50.0),
+            ("notebook", 19.0, 45.0),
+            ("eager", 5.0, 20.0),
+            ("eager", 6.0, 25.0),
+            ("eager", 4.0, 22.5),
+        ]
+    ]
     lines = summarise_setups(runs, ["notebook", "eager"]).splitlines()
     assert lines[1].startswith("notebook          19.0 (min  18.0, max  20.0)      45.0 (min  40.0, max  50.0)")
     assert lines[1].endswith("first 1.00  steady 1.00")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -32,15 +31,21 @@ from tools.notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, solved, source
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 SHOTS = ROOT / "build" / "browser"
-COPY = RELEASE / "02_identity_block" / "browser_test_copy.ipynb"     # git-ignored, removed after the test
-INSTRUCTOR_PLUGINS = ["@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:menu",
-                      "@jupyter/nbgrader:course-list"]
+COPY = RELEASE / "02_identity_block" / "browser_test_copy.ipynb"  # git-ignored, removed after the test
+INSTRUCTOR_PLUGINS = [
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:menu",
+    "@jupyter/nbgrader:course-list",
+]
 
 
 def _missing() -> str | None:
     if not CHROMIUM or not CHROMEDRIVER:
-        return ("no browser: Debian's chromium and chromium-driver are not installed and could not be installed here "
-                "(make test installs them as root with apt-get; see tools/install_browser.sh)")
+        return (
+            "no browser: Debian's chromium and chromium-driver are not installed and could not be installed here "
+            "(make test installs them as root with apt-get; see tools/install_browser.sh)"
+        )
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -67,21 +72,31 @@ def server(tmp_path_factory):
     state = tmp_path_factory.mktemp("lab-state")
     settings = state / "settings" / "@jupyterlab" / "docmanager-extension"
     settings.mkdir(parents=True)
-    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))   # never write notebooks/
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))  # never write notebooks/
     before = _hashes(RELEASE)
     port = _free_port()
-    cmd, env = lab.command(extra=[f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", "--no-browser",
-                                  "--IdentityProvider.token=", "--ServerApp.password=",
-                                  "--LabApp.expose_app_in_browser=True"])
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
-               JUPYTER_RUNTIME_DIR=str(state / "runtime"))
+    cmd, env = lab.command(
+        extra=[
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--no-browser",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--LabApp.expose_app_in_browser=True",
+        ]
+    )
+    env.update(
+        JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+    )
     for key in ("RESNET_COURSE_FAST", "RESNET_COURSE_HEADLESS", "PYTEST_CURRENT_TEST"):
-        env.pop(key, None)                          # as a student's shell has it
+        env.pop(key, None)  # as a student's shell has it
     log = open(state / "server.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 300               # a loaded machine takes a while to start a server
+        deadline = time.time() + 300  # a loaded machine takes a while to start a server
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"{url}/api/status", timeout=2)
@@ -115,9 +130,19 @@ def browser():
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1400"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1400",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(240)
@@ -199,15 +224,21 @@ return imgs.map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})
 
 
 def _stderr(cell) -> str:
-    return "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
-                   for o in cell["outputs"] if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    return "".join(
+        o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
+        for o in cell["outputs"]
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    )
 
 
 def _open(driver, url: str, rel: str):
     if not driver.execute_script("return !!window.jupyterapp"):
         driver.get(f"{url}/lab?reset")
-        _wait(driver, "return window.jupyterapp && window.jupyterapp.shell && "
-                      "document.querySelector('#jp-main-dock-panel') !== null")
+        _wait(
+            driver,
+            "return window.jupyterapp && window.jupyterapp.shell && "
+            "document.querySelector('#jp-main-dock-panel') !== null",
+        )
     assert driver.execute_async_script(OPEN, rel) is True
     _wait(driver, "return document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell') !== null")
 
@@ -223,13 +254,20 @@ def test_the_students_lab_has_validate_and_not_the_instructor_tools(server, brow
     _open(browser, server, "02_identity_block/identity_block.ipynb")
     active = browser.execute_script(
         "const a = window.jupyterapp; return Object.fromEntries(arguments[0].map(p => [p, a.hasPlugin(p) && "
-        "a.isPluginActivated(p)]));", INSTRUCTOR_PLUGINS + ["@jupyter/nbgrader:validate-assignment"])
+        "a.isPluginActivated(p)]));",
+        INSTRUCTOR_PLUGINS + ["@jupyter/nbgrader:validate-assignment"],
+    )
     assert active.pop("@jupyter/nbgrader:validate-assignment") is True
     assert not any(active.values()), active
-    _wait(browser, "return [...document.querySelectorAll('.jp-NotebookPanel-toolbar button, "
-                   ".jp-NotebookPanel-toolbar .jp-ToolbarButtonComponent')].some(b => b.textContent.includes('Validate'))",
-          timeout=30)
-    menus = browser.execute_script("return [...document.querySelectorAll('.lm-MenuBar-itemLabel')].map(e => e.textContent)")
+    _wait(
+        browser,
+        "return [...document.querySelectorAll('.jp-NotebookPanel-toolbar button, "
+        ".jp-NotebookPanel-toolbar .jp-ToolbarButtonComponent')].some(b => b.textContent.includes('Validate'))",
+        timeout=30,
+    )
+    menus = browser.execute_script(
+        "return [...document.querySelectorAll('.lm-MenuBar-itemLabel')].map(e => e.textContent)"
+    )
     assert "Nbgrader" not in menus and "Help" in menus, menus
     assert "Create Assignment" not in browser.execute_script("return document.body.innerText")
     assert browser.execute_async_script(CLOSE) is True
@@ -242,15 +280,20 @@ def test_every_release_notebook_shows_its_figures_and_a_quiet_setup_cell(server,
         rel = f"{source_path.parent.name}/{source_path.name}"
         _open(browser, server, rel)
         expected = _expected_images(RELEASE / rel)
-        for index in range(expected):        # bring each figure into view, so the browser loads it
-            browser.execute_script("const i = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
-                                   ".jp-Notebook img')[arguments[0]]; if (i) i.scrollIntoView();", index)
+        for index in range(expected):  # bring each figure into view, so the browser loads it
+            browser.execute_script(
+                "const i = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                ".jp-Notebook img')[arguments[0]]; if (i) i.scrollIntoView();",
+                index,
+            )
         images = _wait(browser, IMAGES_READY, 30, 0.25, expected) if expected else browser.execute_script(IMAGES)
         if len(images) != expected or any(i["width"] == 0 for i in images):
             problems.append(f"{rel}: figures {images}, expected {expected} loaded")
         if expected:
-            browser.execute_script("document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook img')"
-                                   ".scrollIntoView({block: 'center'});")
+            browser.execute_script(
+                "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook img')"
+                ".scrollIntoView({block: 'center'});"
+            )
             time.sleep(0.3)
             browser.save_screenshot(str(SHOTS / f"{source_path.parent.name}-figure.png"))
         cells = browser.execute_script(CELLS)
@@ -260,8 +303,10 @@ def test_every_release_notebook_shows_its_figures_and_a_quiet_setup_cell(server,
         cell = browser.execute_script(CELLS)[setup]
         if _stderr(cell) or any(o.get("output_type") == "error" for o in cell["outputs"]):
             problems.append(f"{rel}: the setup cell wrote {cell['outputs']}")
-        browser.execute_script("const c = window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]];"
-                               "c.node.scrollIntoView();", max(setup - 1, 0))
+        browser.execute_script(
+            "const c = window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]];c.node.scrollIntoView();",
+            max(setup - 1, 0),
+        )
         time.sleep(0.3)
         browser.save_screenshot(str(SHOTS / f"{source_path.parent.name}.png"))
         assert browser.execute_async_script(CLOSE) is True
@@ -269,26 +314,38 @@ def test_every_release_notebook_shows_its_figures_and_a_quiet_setup_cell(server,
 
 
 def test_a_mistake_in_notebook_2_reaches_the_graded_message(server, browser):
-    nb = solved(RELEASE / "02_identity_block" / "identity_block.ipynb", SOURCE / "02_identity_block" / "identity_block.ipynb")
+    nb = solved(
+        RELEASE / "02_identity_block" / "identity_block.ipynb", SOURCE / "02_identity_block" / "identity_block.ipynb"
+    )
     answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "identity_block")
     answer.source = answer.source.replace("layers.Conv2D", "layers.Conv2d", 1)
     nbformat.write(nb, str(COPY))
     try:
         _open(browser, server, f"02_identity_block/{COPY.name}")
         assert browser.execute_async_script(RUN, -1) is True
-        cells = _wait(browser, "const cells = (() => {" + CELLS + "})();"
-                               "const g = cells.find(c => c.id === 'identity_block_tests');"
-                               "return g && g.count !== null && g.outputs.length ? cells : null;", 300)
+        cells = _wait(
+            browser,
+            "const cells = (() => {" + CELLS + "})();"
+            "const g = cells.find(c => c.id === 'identity_block_tests');"
+            "return g && g.count !== null && g.outputs.length ? cells : null;",
+            300,
+        )
         graded = next(c for c in cells if c["id"] == "identity_block_tests")
         errors = [o for o in graded["outputs"] if o.get("output_type") == "error"]
         assert errors and errors[0]["evalue"].startswith("identity_block: calling identity_block("), graded["outputs"]
         assert "Conv2d" in errors[0]["evalue"] and "in your code, line" in errors[0]["evalue"]
-        _wait(browser, "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]"
-                       ".some(e => e.innerText.includes('identity_block: calling identity_block('))", 30)
+        _wait(
+            browser,
+            "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]"
+            ".some(e => e.innerText.includes('identity_block: calling identity_block('))",
+            30,
+        )
         free = cells[[c["id"] for c in cells].index("identity_block_tests") - 1]
         assert "this check raised AttributeError" in json.dumps(free["outputs"]), free["outputs"]
-        browser.execute_script("const w = window.jupyterapp.shell.currentWidget.content.widgets;"
-                               "w[arguments[0]].node.scrollIntoView();", [c["id"] for c in cells].index("identity_block_tests") - 1)
+        browser.execute_script(
+            "const w = window.jupyterapp.shell.currentWidget.content.widgets;w[arguments[0]].node.scrollIntoView();",
+            [c["id"] for c in cells].index("identity_block_tests") - 1,
+        )
         time.sleep(0.3)
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SHOTS / "02_identity_block-mistake.png"))

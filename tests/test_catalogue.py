@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.catalogue import MUTANTS, VARIANTS
+from resnet_course.catalogue.mutants import MUTANTS, VARIANTS
 from tools.mutation_score import course_exercises, evaluate, table
 
-OUTCOMES: dict = {}      # (exercise, id, mutant) -> Outcome, filled by the tests below
+OUTCOMES: dict = {}  # (exercise, id, mutant) -> Outcome, filled by the tests below
 
 
 def test_catalogue_is_large_enough():
@@ -19,8 +19,12 @@ def test_catalogue_is_large_enough():
     ids = [(e.exercise, e.id) for e in MUTANTS + VARIANTS]
     assert len(ids) == len(set(ids)), "catalogue ids must be unique"
     for exercise in course_exercises():
-        assert any(e.exercise == exercise for e in MUTANTS), f"no mutant for {exercise}: add some to tests/catalogue.py"
-        assert any(e.exercise == exercise for e in VARIANTS), f"no variant for {exercise}: add one to tests/catalogue.py"
+        assert any(e.exercise == exercise for e in MUTANTS), (
+            f"no mutant for {exercise}: add some to resnet_course/catalogue/mutants.py"
+        )
+        assert any(e.exercise == exercise for e in VARIANTS), (
+            f"no variant for {exercise}: add one to resnet_course/catalogue/mutants.py"
+        )
 
 
 def _run(entry, mutant: bool):
@@ -43,8 +47,11 @@ def test_variant_passes(entry):
 
 def test_mutation_score_is_100_percent_for_every_exercise():
     """The table `make mutants` prints, from the outcomes above (entries not run yet run now)."""
-    outcomes = [OUTCOMES.get((e.exercise, e.id, mutant)) or _run(e, mutant)
-                for entries, mutant in ((MUTANTS, True), (VARIANTS, False)) for e in entries]
+    outcomes = [
+        OUTCOMES.get((e.exercise, e.id, mutant)) or _run(e, mutant)
+        for entries, mutant in ((MUTANTS, True), (VARIANTS, False))
+        for e in entries
+    ]
     text, ok = table(outcomes)
     print(text)
     assert ok, text

@@ -19,7 +19,7 @@ def _image(label, index):
     """A 32x32x3 image whose pixels encode its label and index, and whose colour planes differ."""
     img = np.zeros((32, 32, 3), np.uint8)
     img[..., 0], img[..., 1], img[..., 2] = label, index % 256, 200
-    img[0, 1, 0] = 7                                  # row 0, column 1 of the red plane: checks row-major order
+    img[0, 1, 0] = 7  # row 0, column 1 of the red plane: checks row-major order
     return img
 
 
@@ -31,11 +31,15 @@ def _write_official(folder, per_batch=6, test=8, names=ru.CIFAR10_CLASSES):
     def batch(n):
         nonlocal counter
         labels = [(counter + i) % 10 for i in range(n)]
-        images = [_image(l, counter + i) for i, l in enumerate(labels)]
+        images = [_image(label, counter + i) for i, label in enumerate(labels)]
         rows = np.stack([img.transpose(2, 0, 1).reshape(3072) for img in images])
         counter += n
-        return {b"batch_label": b"x", b"labels": labels, b"data": rows,
-                b"filenames": [b"f%d.png" % i for i in range(n)]}
+        return {
+            b"batch_label": b"x",
+            b"labels": labels,
+            b"data": rows,
+            b"filenames": [b"f%d.png" % i for i in range(n)],
+        }
 
     for i in range(1, 6):
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(per_batch), protocol=3))
@@ -62,7 +66,7 @@ def test_reads_the_official_format_shapes_dtypes_and_pixel_order(cifar_folder):
     assert x_train.shape == (30, 32, 32, 3) and x_test.shape == (8, 32, 32, 3)
     assert x_train.dtype == np.uint8 and y_train.dtype == np.int64 and y_train.shape == (30,)
     assert names == ru.CIFAR10_CLASSES and data.source == "folder" and data.is_cifar10
-    assert y_train.tolist() == [i % 10 for i in range(30)]           # file order, batches 1..5 in turn
+    assert y_train.tolist() == [i % 10 for i in range(30)]  # file order, batches 1..5 in turn
     assert (x_train[:, :, :, 0].max(axis=(1, 2)) == np.maximum(y_train, 7)).all()
     assert (x_train[:, 0, 1, 0] == 7).all() and (x_train[:, 1, 0, 0] == y_train).all()
     assert (x_train[:, 5, 5, 1] == np.arange(30)).all() and (x_train[..., 2] == 200).all()
@@ -76,13 +80,13 @@ def test_class_selection_relabels_in_the_order_given(cifar_folder):
     # label 0 now means bird (original class 2): its red plane holds 2
     assert (data.x_train[data.y_train == 0][:, 5, 5, 0] == 2).all()
     assert (data.x_train[data.y_train == 1][:, 5, 5, 0] == 0).all()
-    assert len(data.x_train) == 6                                     # 3 of each class in the 30 images
+    assert len(data.x_train) == 6  # 3 of each class in the 30 images
 
 
 def test_per_class_keeps_the_first_images_of_each_class(cifar_folder):
     data = ru.load_cifar10(classes=[0, 1, 2], per_class=2, path=cifar_folder, test_per_class=1)
     assert np.bincount(data.y_train).tolist() == [2, 2, 2] and np.bincount(data.y_test).tolist() == [1, 1, 1]
-    assert data.x_train[:, 5, 5, 1].tolist() == [0, 1, 2, 10, 11, 12]    # indices: the first two of each, file order
+    assert data.x_train[:, 5, 5, 1].tolist() == [0, 1, 2, 10, 11, 12]  # indices: the first two of each, file order
     with pytest.raises(ValueError, match="fewer than per_class=4"):
         ru.load_cifar10(classes=[0], per_class=4, path=cifar_folder)
     with pytest.raises(ValueError, match="distinct indices"):
@@ -141,24 +145,26 @@ def test_the_course_writer_round_trips_and_matches_keras_reader(tmp_path):
     folder = ru.write_cifar10_folder(tmp_path / "c", x[:20], y[:20], x[20:], y[20:])
     x_train, y_train, x_test, y_test, names = ru.read_cifar10_folder(folder)
     assert (x_train == x[:20]).all() and (y_train == y[:20]).all() and (x_test == x[20:]).all()
-    keras_x, keras_y = load_batch(str(folder / "data_batch_1"))          # Keras's own reader: (N, 3, 32, 32)
+    keras_x, keras_y = load_batch(str(folder / "data_batch_1"))  # Keras's own reader: (N, 3, 32, 32)
     assert (keras_x.transpose(0, 2, 3, 1) == x[:4]).all() and list(keras_y) == list(y[:4])
 
 
 def test_offline_without_cifar10_the_standin_is_used_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(ru.CIFAR10_ENV, raising=False)
-    _keras_home(monkeypatch, tmp_path / "keras")                        # an empty Keras cache
+    _keras_home(monkeypatch, tmp_path / "keras")  # an empty Keras cache
     monkeypatch.setenv(ru.CACHE_ENV, str(tmp_path / "course"))
-    monkeypatch.setattr(ru, "STANDIN_PER_CLASS", (3, 2))
+    from resnet_course import cifar
+
+    monkeypatch.setattr(cifar, "STANDIN_PER_CLASS", (3, 2))
     real = ru.make_cifar10_standin
-    monkeypatch.setattr(ru, "make_cifar10_standin", lambda: real(3, 2))
+    monkeypatch.setattr(cifar, "make_cifar10_standin", lambda: real(3, 2))
     data = ru.load_cifar10(classes=[0, 1, 2], download=False)
     assert data.source == "standin" and not data.is_cifar10 and "NOT CIFAR-10" in data.description
     assert data.x_train.shape == (9, 32, 32, 3) and data.x_test.shape == (6, 32, 32, 3)
     assert "stand-in" in capsys.readouterr().out
     files = sorted(p.name for p in (tmp_path / "course").rglob("*") if p.is_file())
-    assert files == sorted(ru.CIFAR10_FILES)                           # written in the official format, then read
-    again = ru.load_cifar10(classes=[0, 1, 2], download=False)         # from the cache, no redraw
+    assert files == sorted(ru.CIFAR10_FILES)  # written in the official format, then read
+    again = ru.load_cifar10(classes=[0, 1, 2], download=False)  # from the cache, no redraw
     assert (again.x_train == data.x_train).all() and "stand-in" not in capsys.readouterr().out
 
 

@@ -29,7 +29,7 @@ def test_no_signer_has_photos_on_both_sides(name):
 def test_the_target_task_uses_signers_of_its_own():
     fewshot_train, fewshot_test = _signers(ru.SIGNS_6TO9)
     signs_train, signs_test = _signers("signs")
-    assert set(fewshot_train).isdisjoint(signs_test)          # picked among the 0-5 training signers
+    assert set(fewshot_train).isdisjoint(signs_test)  # picked among the 0-5 training signers
     assert len(set(fewshot_train)) == make_dataset.FEWSHOT_PER_CLASS
 
 
@@ -38,7 +38,7 @@ def test_transfer_calibration_folds_hold_out_whole_signers_once_each():
 
     signers, _ = _signers(ru.SIGNS_6TO9)
     folds = signer_folds(signers)
-    assert np.array_equal(np.sum(folds, axis=0), np.ones(len(signers)))     # every photo validates exactly once
+    assert np.array_equal(np.sum(folds, axis=0), np.ones(len(signers)))  # every photo validates exactly once
     for val in folds:
         assert set(signers[val]).isdisjoint(signers[~val])
 
@@ -47,7 +47,7 @@ def test_the_test_split_is_balanced_and_whole_signers():
     _, Y_test = ru.load_dataset()[2:4]
     _, test = _signers("signs")
     assert np.bincount(Y_test.ravel()).tolist() == [make_dataset.TEST_SIGNERS] * 6
-    for signer in np.unique(test):       # one photo of each digit per test signer
+    for signer in np.unique(test):  # one photo of each digit per test signer
         assert sorted(Y_test.ravel()[test == signer]) == [0, 1, 2, 3, 4, 5]
 
 
@@ -83,12 +83,15 @@ def _photos(digits):
     return [make_dataset.Photo(f"Dataset/{d}/IMG_{n}.JPG", n, d) for n, d in enumerate(digits)]
 
 
-@pytest.mark.parametrize("digits, groups", [
-    (list(range(10)) * 2, [0] * 10 + [1] * 10),                              # two clean signers
-    (list(range(9)) + [8, 9] + list(range(10)), [0] * 11 + [1] * 10),        # a retake stays with its signer
-    ([5] + [0, 1, 2, 3, 4, 6, 7, 8, 9] + list(range(10)), [0] * 10 + [1] * 10),   # a stray first photo
-    ([0, 1, 2, 3] + [3, 4, 5, 6, 7, 8, 9] + [0, 1], [0] * 11 + [1] * 2),     # a run restarted mid-way
-])
+@pytest.mark.parametrize(
+    "digits, groups",
+    [
+        (list(range(10)) * 2, [0] * 10 + [1] * 10),  # two clean signers
+        (list(range(9)) + [8, 9] + list(range(10)), [0] * 11 + [1] * 10),  # a retake stays with its signer
+        ([5] + [0, 1, 2, 3, 4, 6, 7, 8, 9] + list(range(10)), [0] * 10 + [1] * 10),  # a stray first photo
+        ([0, 1, 2, 3] + [3, 4, 5, 6, 7, 8, 9] + [0, 1], [0] * 11 + [1] * 2),  # a run restarted mid-way
+    ],
+)
 def test_signer_groups_merge_incomplete_runs_and_never_split_one(digits, groups):
     assert make_dataset.signer_groups(_photos(digits)) == groups
 
@@ -101,7 +104,7 @@ def test_dataset_rebuilds_byte_for_byte_from_the_original_photos():
     runs = {}
     for photo, g in zip(photos, groups):
         runs.setdefault(g, []).append(photo.digit)
-    assert sum(run == list(range(10)) for run in runs.values()) >= 180     # most runs are one signer's 0..9
+    assert sum(run == list(range(10)) for run in runs.values()) >= 180  # most runs are one signer's 0..9
     manifest = (ru.DATASET_DIR / "MANIFEST.tsv").read_text()
     first = photos[0]
     assert hashlib.sha256((SOURCE / first.path).read_bytes()).hexdigest() in manifest
@@ -112,23 +115,23 @@ def _marked(size=(90, 60)):
     """An RGB image with a red square in the top-left corner of its centred square."""
     img = np.full((size[1], size[0], 3), 200, np.uint8)
     top, left = (size[1] - min(size)) // 2, (size[0] - min(size)) // 2
-    img[top:top + 10, left:left + 10] = (255, 0, 0)
+    img[top : top + 10, left : left + 10] = (255, 0, 0)
     return Image.fromarray(img)
 
 
 def test_prepare_photo_turns_a_rotated_jpeg_upright(tmp_path):
-    upright = _marked((60, 90))                    # what the camera saw: portrait, marker top-left
-    stored = upright.transpose(Image.Transpose.ROTATE_90)    # how a phone stores it: on its side, orientation 6
+    upright = _marked((60, 90))  # what the camera saw: portrait, marker top-left
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # how a phone stores it: on its side, orientation 6
     exif = Image.Exif()
     exif[0x0112] = 6
     stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
     arr, steps = ru.prepare_photo(tmp_path / "phone.jpg", size=30)
     assert arr.shape == (30, 30, 3) and arr.dtype == np.uint8
     assert any("EXIF orientation 6" in s for s in steps)
-    square = np.asarray(upright)[15:75]            # the centred square of the upright photo
+    square = np.asarray(upright)[15:75]  # the centred square of the upright photo
     reference = np.asarray(Image.fromarray(square).resize((30, 30), Image.Resampling.LANCZOS)).astype(int)
-    assert np.abs(arr.astype(int) - reference).mean() < 6     # JPEG noise only
-    assert arr[:4, :4, 0].mean() > 230 and arr[-4:, -4:, 0].mean() < 215     # the marker is top-left again
+    assert np.abs(arr.astype(int) - reference).mean() < 6  # JPEG noise only
+    assert arr[:4, :4, 0].mean() > 230 and arr[-4:, -4:, 0].mean() < 215  # the marker is top-left again
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "P", "LA"])
@@ -166,10 +169,13 @@ def test_notebook_4_spells_out_the_course_augmentation():
 
     from tools.notebooks import SOURCE, read
 
-    code = next(c.source for c in read(SOURCE / "04_resnet50" / "resnet50.ipynb").cells
-                if c.cell_type == "code" and "augment = keras.Sequential(" in c.source)
+    code = next(
+        c.source
+        for c in read(SOURCE / "04_resnet50" / "resnet50.ipynb").cells
+        if c.cell_type == "code" and "augment = keras.Sequential(" in c.source
+    )
     listing = re.search(r"augment = keras\.Sequential\((\[.*?\])", code, re.S).group(1)
-    spelled = eval(listing, {"layers": layers, "keras": keras})   # noqa: S307 - our own notebook
+    spelled = eval(listing, {"layers": layers, "keras": keras})  # noqa: S307 - our own notebook
 
     def config(layer):
         return type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}

@@ -1,6 +1,6 @@
 """Every graded exercise of the course: visible and hidden tests, points stated in the text, guarded tests.
 
-The conventions (see README, "Writing a graded exercise"): the solution cell's grade_id
+The conventions (see docs/maintainers.md, "Writing a graded exercise"): the solution cell's grade_id
 is the function's name; its graded cell ``<name>_tests`` states its points, calls
 ``<name>_test(<name>)`` and, between nbgrader's hidden-test markers, runs
 ``<name>_hidden_test`` through ``test_utils.hidden_test``.
@@ -34,16 +34,18 @@ def test_graded_cell_has_visible_and_hidden_tests_and_states_its_points(path, na
     assert cell.source.startswith(f"# Graded ({points})"), f"{name}_tests must start with '# Graded ({points})'"
     assert f"{name}_test({name})" in visible, f"{name}_tests must call {name}_test({name}) visibly"
     assert hidden, f"{name}_tests needs hidden tests between nbgrader's markers"
-    assert f'.hidden_test("{name}", {name})' in hidden.group(1) and "importlib.reload" in hidden.group(1), \
-        f"{name}_tests: run the hidden test through test_utils.hidden_test (README, 'Writing a graded exercise')"
-    assert any(c.cell_type == "markdown" and f"`{name}`" in c.source and points in c.source for c in nb.cells), \
+    assert f'.hidden_test("{name}", {name})' in hidden.group(1) and "importlib.reload" in hidden.group(1), (
+        f"{name}_tests: run the hidden test through test_utils.hidden_test (docs/maintainers.md, 'Writing a graded exercise')"
+    )
+    assert any(c.cell_type == "markdown" and f"`{name}`" in c.source and points in c.source for c in nb.cells), (
         f"{path.name}: the text must say that `{name}` is worth {points}"
+    )
     assert callable(getattr(public_tests, f"{name}_test")) and callable(getattr(public_tests, f"{name}_hidden_test"))
 
 
 # --------------------------------------------------------------------------- guards of the tests themselves
 def _notebook_function(fn):
-    fn.__module__ = "__main__"          # what a function written in a notebook cell looks like
+    fn.__module__ = "__main__"  # what a function written in a notebook cell looks like
     return fn
 
 
@@ -51,8 +53,12 @@ def test_failure_renders_without_a_traceback():
     exc = test_utils.failure("identity_block", "what was checked", 1, 2, "a hint")
     assert isinstance(exc, AssertionError)
     assert exc._render_traceback_() == [f"AssertionError: {exc}"]
-    assert str(exc).splitlines() == ["identity_block: what was checked", "    expected: 1", "    got:      2",
-                                     "    hint:     a hint"]
+    assert str(exc).splitlines() == [
+        "identity_block: what was checked",
+        "    expected: 1",
+        "    got:      2",
+        "    hint:     a hint",
+    ]
 
 
 def test_replaced_numpy_function_is_refused(monkeypatch):

@@ -55,17 +55,24 @@ def test_fit_passes_training_true_predict_and_evaluate_pass_false():
     model = keras.Model(inputs, layers.Dense(1)(bn(probe(inputs))))
     model.compile(optimizer="sgd", loss="mse")
     seen = {}
-    for name, run in (("fit", lambda: model.fit(X, Y, epochs=1, batch_size=8, verbose=0)),
-                      ("train_on_batch", lambda: model.train_on_batch(X, Y)),
-                      ("predict", lambda: model.predict(X, verbose=0)),
-                      ("evaluate", lambda: model.evaluate(X, Y, verbose=0)),
-                      ("predict_on_batch", lambda: model.predict_on_batch(X))):
+    for name, run in (
+        ("fit", lambda: model.fit(X, Y, epochs=1, batch_size=8, verbose=0)),
+        ("train_on_batch", lambda: model.train_on_batch(X, Y)),
+        ("predict", lambda: model.predict(X, verbose=0)),
+        ("evaluate", lambda: model.evaluate(X, Y, verbose=0)),
+        ("predict_on_batch", lambda: model.predict_on_batch(X)),
+    ):
         probe.seen.clear()
         before = bn.moving_mean.numpy().copy()
         run()
         seen[name] = (set(probe.seen), not np.allclose(before, bn.moving_mean.numpy()))
-    assert seen == {"fit": ({True}, True), "train_on_batch": ({True}, True), "predict": ({False}, False),
-                    "evaluate": ({False}, False), "predict_on_batch": ({False}, False)}
+    assert seen == {
+        "fit": ({True}, True),
+        "train_on_batch": ({True}, True),
+        "predict": ({False}, False),
+        "evaluate": ({False}, False),
+        "predict_on_batch": ({False}, False),
+    }
 
 
 @pytest.mark.parametrize("recorded", [None, True])
@@ -121,8 +128,13 @@ def test_trainable_false_on_a_nested_model_freezes_its_layers_but_model_layers_l
 def test_batch_statistics_make_a_prediction_depend_on_the_other_images_of_the_batch():
     model, _ = bn_model()
     image = X[:1]
-    outputs = {mode: [keras.ops.convert_to_numpy(model(np.concatenate([image, X[s:s + 3]]), training=mode))[0]
-                      for s in (1, 5, 9)] for mode in (True, False)}
+    outputs = {
+        mode: [
+            keras.ops.convert_to_numpy(model(np.concatenate([image, X[s : s + 3]]), training=mode))[0]
+            for s in (1, 5, 9)
+        ]
+        for mode in (True, False)
+    }
     assert not np.allclose(outputs[True][0], outputs[True][1])
     np.testing.assert_allclose(outputs[False][0], outputs[False][1])
     np.testing.assert_allclose(outputs[False][0], outputs[False][2])
@@ -159,11 +171,11 @@ def test_training_false_on_a_nested_base_does_not_protect_batchnorm_once_the_bas
     """Notebook 6: `base(inputs, training=False)` is no safety belt; fit's training=True reaches the nested layers
     (keras-team/keras#20285). Only trainable=False on the BatchNorm layers keeps their statistics."""
     model, base, bn = _transfer_toy()
-    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)                    # phase 1: the whole base is frozen
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)  # phase 1: the whole base is frozen
     np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(4))
-    base.trainable = True                                                 # phase 2: unfreeze the base...
+    base.trainable = True  # phase 2: unfreeze the base...
     if freeze_batchnorm:
-        bn.trainable = False                                              # ...but keep BatchNorm frozen
+        bn.trainable = False  # ...but keep BatchNorm frozen
     model.compile(optimizer="sgd", loss="mse")
     before = bn.moving_mean.numpy().copy()
     model.fit(X, Y, epochs=1, batch_size=8, verbose=0)
@@ -188,10 +200,10 @@ def test_v1_and_v1_5_blocks_have_the_same_weight_shapes_but_compute_different_fu
     keras.utils.set_random_seed(0)
     v1, v15 = _bottleneck(False), _bottleneck(True)
     assert [w.shape for w in v1.get_weights()] == [w.shape for w in v15.get_weights()]
-    v15.set_weights(v1.get_weights())                                     # loads without any error...
+    v15.set_weights(v1.get_weights())  # loads without any error...
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
     assert v1(x).shape == v15(x).shape == (2, 4, 4, 6)
-    assert not np.allclose(v1(x), v15(x), atol=1e-3)                       # ...and computes something else
+    assert not np.allclose(v1(x), v15(x), atol=1e-3)  # ...and computes something else
 
 
 def test_keras_resnet50_details_that_the_paper_does_not_fix():
@@ -203,8 +215,12 @@ def test_keras_resnet50_details_that_the_paper_does_not_fix():
     assert len(bns) == 53 and all(np.all(bn.gamma.numpy() == 1.0) for bn in bns)
     assert len(convs) == 53 and all(conv.use_bias for conv in convs)
     strides = {conv.name: tuple(conv.strides) for conv in convs if conv.name.startswith("conv3_block1")}
-    assert strides == {"conv3_block1_0_conv": (2, 2), "conv3_block1_1_conv": (2, 2), "conv3_block1_2_conv": (1, 1),
-                       "conv3_block1_3_conv": (1, 1)}
+    assert strides == {
+        "conv3_block1_0_conv": (2, 2),
+        "conv3_block1_1_conv": (2, 2),
+        "conv3_block1_2_conv": (1, 1),
+        "conv3_block1_3_conv": (1, 1),
+    }
 
 
 def test_a_conv_bias_before_batchnorm_gets_no_gradient_in_training_mode():

@@ -41,7 +41,7 @@ STUDENT_LINES = [
 
 
 def test_stderr_pattern_drops_tensorflow_logs_only():
-    pattern = load_config().IgnorePattern.pattern     # nbgrader calls re.search(pattern, output.text)
+    pattern = load_config().IgnorePattern.pattern  # nbgrader calls re.search(pattern, output.text)
     for line in TF_LOG_LINES:
         assert re.search(pattern, line), line
         assert re.search(pattern, "some earlier text\n" + line + "\n"), line

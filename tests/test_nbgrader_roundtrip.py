@@ -4,7 +4,7 @@ One course, graded once with the documented commands (``python -m tools.grade``,
 the Makefile's instructor targets run): release -> students -> submissions -> autograde
 (one ``nbgrader autograde`` per assignment for every student together) -> feedback ->
 grades CSV. The students: a model submission (reference solutions), the untouched
-release, and every adversarial submission of ``tests/adversarial.py``. Scores are read
+release, and every adversarial submission of ``resnet_course/catalogue/adversarial.py``. Scores are read
 through ``nbgrader.api.Gradebook``.
 """
 
@@ -22,31 +22,37 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.adversarial import ADVERSARIES, EVERY, FIRST
+from resnet_course.catalogue.adversarial import ADVERSARIES, EVERY, FIRST
 from tools import grade
 from tools.notebooks import ROOT, exercises, nbgrader_meta, read, solution_source, solved, source_notebooks
 from tools.release import assignments, compare, nbgrader_env, stage_course
 
 STUDENTS = {"model": "solution", "blank": "untouched"}
-ANSWER_TIMEOUT = 10      # seconds an answer cell may run in this course (it only defines functions)
+ANSWER_TIMEOUT = 10  # seconds an answer cell may run in this course (it only defines functions)
 
 
 @dataclass
 class Course:
     root: Path
-    plan: dict = field(default_factory=dict)        # student -> [(notebook source path, exercise or None, adversary)]
-    output: dict = field(default_factory=dict)      # step -> (exit status, printed text)
-    before: dict = field(default_factory=dict)      # submitted file -> sha256, before grading
-    after: dict = field(default_factory=dict)       # the same after autograde, feedback and grades
-    load: float = 0.0                               # the machine's 5-minute load average after autograde
+    plan: dict = field(default_factory=dict)  # student -> [(notebook source path, exercise or None, adversary)]
+    output: dict = field(default_factory=dict)  # step -> (exit status, printed text)
+    before: dict = field(default_factory=dict)  # submitted file -> sha256, before grading
+    after: dict = field(default_factory=dict)  # the same after autograde, feedback and grades
+    load: float = 0.0  # the machine's 5-minute load average after autograde
 
 
 def run_step(course: Path, *args: str) -> tuple[int, str]:
     """``python -m tools.grade --course <course> <args>``, as the Makefile runs it."""
     env = nbgrader_env()
-    env.pop("RESNET_COURSE_FAST", None)          # autograde must follow NBGRADER_EXECUTION alone
-    proc = subprocess.run([sys.executable, "-m", "tools.grade", "--course", str(course), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    env.pop("RESNET_COURSE_FAST", None)  # autograde must follow NBGRADER_EXECUTION alone
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.grade", "--course", str(course), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -70,8 +76,9 @@ def submission(release: Path, source: Path, adversary, exercises_: list):
     for exercise in exercises_:
         if adversary.answer:
             answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == exercise)
-            reference = next(solution_source(c.source) for c in read(source).cells
-                             if nbgrader_meta(c).get("grade_id") == exercise)
+            reference = next(
+                solution_source(c.source) for c in read(source).cells if nbgrader_meta(c).get("grade_id") == exercise
+            )
             answer.source = adversary.answer(exercise, reference)
         if adversary.notebook:
             adversary.notebook(nb, exercise)
@@ -79,8 +86,11 @@ def submission(release: Path, source: Path, adversary, exercises_: list):
 
 
 def hashes(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +99,12 @@ def graded_course(tmp_path_factory) -> Course:
     root = course.root
     stage_course(root)
     with (root / "nbgrader_config.py").open("a") as f:
-        f.write(f"\n# Test course only: an answer cell gets {ANSWER_TIMEOUT} s (it only defines functions), so the "
-                "submission with an infinite loop costs seconds, not the 10 minutes of any other cell.\n"
-                f"c.Execute.timeout_func = lambda cell: {ANSWER_TIMEOUT} if cell.get('metadata', {{}})"
-                ".get('nbgrader', {}).get('solution') else 600\n")
+        f.write(
+            f"\n# Test course only: an answer cell gets {ANSWER_TIMEOUT} s (it only defines functions), so the "
+            "submission with an infinite loop costs seconds, not the 10 minutes of any other cell.\n"
+            f"c.Execute.timeout_func = lambda cell: {ANSWER_TIMEOUT} if cell.get('metadata', {{}})"
+            ".get('nbgrader', {}).get('solution') else 600\n"
+        )
     course.output["release"] = run_step(root, "release")
     names = [name for path in source_notebooks() for name in exercises(path)]
     for student, kind in STUDENTS.items():
@@ -101,7 +113,7 @@ def graded_course(tmp_path_factory) -> Course:
         course.plan[adversary.id] = [(notebook_of(ex), ex, adversary) for ex in targets(adversary, names)]
     course.output["students"] = run_step(root, "students", *course.plan)
     for student, items in course.plan.items():
-        per_notebook: dict = {}         # a notebook with several targeted exercises is submitted once, with all
+        per_notebook: dict = {}  # a notebook with several targeted exercises is submitted once, with all
         for path, exercise, what in items:
             per_notebook.setdefault(path, (what, []))[1].append(exercise)
         for path, (what, exercises_) in per_notebook.items():
@@ -143,9 +155,13 @@ def autograded_cell(course: Course, student: str, path: Path, grade_id: str):
 def output_text(cell) -> str:
     parts = []
     for out in cell.get("outputs", []):
-        parts.append(out.get("text", "") if out.output_type == "stream" else
-                     "\n".join(out.get("traceback", [])) + f"\n{out.get('ename', '')}: {out.get('evalue', '')}"
-                     if out.output_type == "error" else "")
+        parts.append(
+            out.get("text", "")
+            if out.output_type == "stream"
+            else "\n".join(out.get("traceback", [])) + f"\n{out.get('ename', '')}: {out.get('evalue', '')}"
+            if out.output_type == "error"
+            else ""
+        )
     return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))
 
 
@@ -175,7 +191,7 @@ def test_one_students_whole_course_grades_within_three_minutes(graded_course):
     _, text = graded_course.output["autograde"]
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("student "))
-    print("\n" + "\n".join(lines[header:]))           # the table tools.grade autograde prints (pytest -s)
+    print("\n" + "\n".join(lines[header:]))  # the table tools.grade autograde prints (pytest -s)
     seconds = float(next(line.split() for line in lines[header:] if line.startswith("model "))[-1])
     # Reported, not asserted: speed is measured by benchmarks and stated in docs/results.md, never by a
     # timed unit test (a slower or busier machine must not turn a correct grader red).
@@ -198,12 +214,12 @@ def test_grades_csv_matches_the_gradebook(graded_course):
     from nbgrader.api import MissingEntry
 
     rows = list(csv.DictReader((graded_course.root / "grades.csv").open()))
-    assert len(rows) == len(assignments()) * len(graded_course.plan)      # every student, every assignment
+    assert len(rows) == len(assignments()) * len(graded_course.plan)  # every student, every assignment
     with gradebook(graded_course) as gb:
         for row in rows:
             try:
                 sub = gb.find_submission(row["assignment"], row["student_id"])
-            except MissingEntry:                                            # nothing submitted: 0 points
+            except MissingEntry:  # nothing submitted: 0 points
                 assert float(row["score"]) == 0, row
                 continue
             assert float(row["score"]) == sub.score and float(row["max_score"]) == sub.max_score, row
@@ -234,22 +250,27 @@ def test_adversarial_submission(graded_course, adversary):
             targeted = {f"{exercise}_tests" for p, exercise, _ in items if p == path}
             scores = cell_scores(gb, path.parent.name, adversary.id)
             if adversary.score is None:
-                assert all(manual for _, _, manual in scores.values()), scores   # not graded: flagged, no score
+                assert all(manual for _, _, manual in scores.values()), scores  # not graded: flagged, no score
                 continue
             for grade_id, (score, max_score, manual) in scores.items():
                 want = 0 if grade_id in targeted and adversary.score == "zero" else max_score
-                assert (score, manual) == (want, False), \
+                assert (score, manual) == (want, False), (
                     f"{adversary.id}: {grade_id} scored {score}/{max_score}, expected {want} ({adversary.what})"
+                )
             assert sum(m for _, m, _ in scores.values()) == sum(
-                float(nbgrader_meta(c).get("points", 0)) for c in read(path).cells if nbgrader_meta(c).get("grade"))
+                float(nbgrader_meta(c).get("points", 0)) for c in read(path).cells if nbgrader_meta(c).get("grade")
+            )
     for where, text, *on in adversary.evidence:
         if where == "autograde":
             assert text in autograde_text, autograde_text[-3000:]
             continue
         path, exercise, _ = next(item for item in items if not on or item[1] == on[0])
-        cell = autograded_cell(graded_course, adversary.id, path, exercise if where == "answer" else f"{exercise}_tests")
-        assert text in output_text(cell), f"{adversary.id}: {text!r} not in the {where} cell's output:\n" \
-                                          f"{output_text(cell)[-2000:]}"
+        cell = autograded_cell(
+            graded_course, adversary.id, path, exercise if where == "answer" else f"{exercise}_tests"
+        )
+        assert text in output_text(cell), (
+            f"{adversary.id}: {text!r} not in the {where} cell's output:\n{output_text(cell)[-2000:]}"
+        )
 
 
 def test_failed_checks_show_the_message_without_our_traceback(graded_course):
@@ -263,7 +284,9 @@ def test_failed_checks_show_the_message_without_our_traceback(graded_course):
                 if out.output_type == "error" and out.ename == "CheckFailure":
                     seen += 1
                     text = "\n".join(out.traceback)
-                    assert "public_tests.py" not in text and "test_utils.py" not in text, text
+                    assert (
+                        "public_tests.py" not in text and "test_utils.py" not in text and "resnet_course/" not in text
+                    ), text
                     assert text.startswith(f"AssertionError: {exercise}: "), text
                     assert "\n    hint:     " in text, text
     assert seen >= len(ADVERSARIES) // 2
@@ -274,7 +297,7 @@ def test_noise_costs_nothing_and_stays_on_stdout(graded_course):
     for path, exercise, _ in graded_course.plan[adversary.id]:
         cell = autograded_cell(graded_course, adversary.id, path, f"{exercise}_tests")
         assert not [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-        assert sum(o.get("text", "").count("\n") for o in cell.outputs) <= 200      # LimitOutput.max_lines
+        assert sum(o.get("text", "").count("\n") for o in cell.outputs) <= 200  # LimitOutput.max_lines
 
 
 def test_autograde_names_every_submission_it_could_not_grade(graded_course):
@@ -295,8 +318,14 @@ def test_check_notebook_exits_non_zero_when_a_graded_cell_fails(graded_course):
     results = {}
     for student in ("model", "returns_none"):
         nb = graded_course.root / "submitted" / student / path.parent.name / path.name
-        proc = subprocess.run([sys.executable, "-m", "tools.check_notebook", str(nb)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.check_notebook", str(nb)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         results[student] = (proc.returncode, proc.stdout)
     assert results["model"][0] == 0, results["model"][1]
     assert "all 1 graded cells pass" in results["model"][1] or "graded cells pass" in results["model"][1]

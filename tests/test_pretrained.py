@@ -26,7 +26,7 @@ def _write_imagenet_file(cache_dir, seed=0):
     keras.utils.set_random_seed(seed)
     model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=SHAPE)
     rng = np.random.default_rng(seed)
-    for layer in model.layers:                       # moving statistics away from 0 and 1, so they must be copied too
+    for layer in model.layers:  # moving statistics away from 0 and 1, so they must be copied too
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = layer.get_weights()
             layer.set_weights([g, b, rng.normal(0, 0.1, m.shape), rng.uniform(0.5, 2.0, v.shape)])
@@ -46,7 +46,7 @@ def test_imagenet_weights_load_from_the_keras_cache_into_the_learners_resnet50(t
     found = resnets_utils.imagenet_resnet50(SHAPE, cache_dir=tmp_path, download=False)
     assert found is not None and found.source == "imagenet" and "ImageNet" in found.description
     model = load_solution("load_pretrained", overrides={"ResNet50": load_solution("ResNet50")})(found.model, 4)
-    gap = next(l for l in model.layers if isinstance(l, keras.layers.GlobalAveragePooling2D))
+    gap = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     x = found.preprocess(np.random.default_rng(1).integers(0, 256, (2, *SHAPE)).astype("uint8"))
     expected = keras.ops.convert_to_numpy(reference(x, training=False))
     for other in (found.model, direct, keras.Model(model.input, gap.input)):
@@ -60,7 +60,7 @@ def test_imagenet_weights_not_cached_and_no_download_gives_none(tmp_path, capsys
 
 
 def test_offline_fallback_trains_the_course_checkpoint_once_then_reuses_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("RESNET_COURSE_FAST", "1")          # fast mode never downloads ImageNet weights
+    monkeypatch.setenv("RESNET_COURSE_FAST", "1")  # fast mode never downloads ImageNet weights
     monkeypatch.delenv("RESNET_COURSE_WEIGHTS", raising=False)
     found = resnets_utils.pretrained_resnet50(SHAPE, cache_dir=tmp_path / "keras", course_cache=tmp_path / "course")
     out = capsys.readouterr().out
@@ -68,9 +68,9 @@ def test_offline_fallback_trains_the_course_checkpoint_once_then_reuses_it(tmp_p
     assert "Falling back" in out and "Training the course checkpoint" in out
     files = list((tmp_path / "course").glob("*.weights.h5"))
     digest = hashlib.sha256((resnets_utils.DATASET_DIR / "train_signs.h5").read_bytes())
-    digest.update(f"{resnets_utils.CHECKPOINT_RECIPE}/{resnets_utils.COURSE_EPOCHS}".encode())   # data and recipe
+    digest.update(f"{resnets_utils.CHECKPOINT_RECIPE}/{resnets_utils.COURSE_EPOCHS}".encode())  # data and recipe
     tag = digest.hexdigest()[:8]
-    assert [p.name for p in files] == [f"signs_resnet50_64x64_fast_{tag}.weights.h5"]   # stale data, new name
+    assert [p.name for p in files] == [f"signs_resnet50_64x64_fast_{tag}.weights.h5"]  # stale data, new name
     assert found.model.output_shape == (None, 2, 2, 2048)
     again = resnets_utils.course_resnet50(SHAPE, cache_dir=tmp_path / "course", train=False)
     assert "Training" not in capsys.readouterr().out

@@ -81,11 +81,16 @@ def test_convert_to_one_hot():
         ru.convert_to_one_hot(np.array([6]), 6)
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, False), ({"RESNET_COURSE_FAST": "1"}, True), ({"RESNET_COURSE_FAST": "0"}, False),
-    ({"NBGRADER_EXECUTION": "autograde"}, True),
-    ({"NBGRADER_EXECUTION": "autograde", "RESNET_COURSE_FAST": "0"}, False),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, False),
+        ({"RESNET_COURSE_FAST": "1"}, True),
+        ({"RESNET_COURSE_FAST": "0"}, False),
+        ({"NBGRADER_EXECUTION": "autograde"}, True),
+        ({"NBGRADER_EXECUTION": "autograde", "RESNET_COURSE_FAST": "0"}, False),
+    ],
+)
 def test_fast_mode_switch(monkeypatch, env, expected):
     monkeypatch.delenv("RESNET_COURSE_FAST", raising=False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
@@ -95,18 +100,23 @@ def test_fast_mode_switch(monkeypatch, env, expected):
     assert ru.course_setting(10, 1) == (1 if expected else 10)
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, 10), ({"RESNET_COURSE_PUBLISHED": "0"}, 10), ({"RESNET_COURSE_PUBLISHED": "1"}, 15),
-    ({"RESNET_COURSE_PUBLISHED": "1", "RESNET_COURSE_FAST": "1"}, 1),          # fast mode wins
-    ({"RESNET_COURSE_PUBLISHED": "1", "NBGRADER_EXECUTION": "autograde"}, 1),  # so does grading
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, 10),
+        ({"RESNET_COURSE_PUBLISHED": "0"}, 10),
+        ({"RESNET_COURSE_PUBLISHED": "1"}, 15),
+        ({"RESNET_COURSE_PUBLISHED": "1", "RESNET_COURSE_FAST": "1"}, 1),  # fast mode wins
+        ({"RESNET_COURSE_PUBLISHED": "1", "NBGRADER_EXECUTION": "autograde"}, 1),  # so does grading
+    ],
+)
 def test_published_scale_is_opt_in_and_never_slows_fast_mode(monkeypatch, env, expected):
     for key in ("RESNET_COURSE_FAST", "NBGRADER_EXECUTION", "RESNET_COURSE_PUBLISHED"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert ru.course_setting(10, 1, published=15) == expected
-    assert ru.course_setting(10, 1) == (1 if expected == 1 else 10)   # settings without a published size stay put
+    assert ru.course_setting(10, 1) == (1 if expected == 1 else 10)  # settings without a published size stay put
     assert ru.published_scale() is (expected == 15)
 
 
@@ -151,7 +161,7 @@ def test_predict_image_from_array_and_file(tmp_path, capsys):
     index, probs = ru.predict_image(model, image, show=False)
     assert 0 <= index < 3 and probs.shape == (3,)
     assert np.allclose(ru.predict_image(model, image / 255.0, show=False)[1], probs, atol=1e-6)
-    Image.fromarray(np.repeat(np.repeat(image, 3, 0), 2, 1)).save(tmp_path / "hand.png")   # 48x32
+    Image.fromarray(np.repeat(np.repeat(image, 3, 0), 2, 1)).save(tmp_path / "hand.png")  # 48x32
     index2, probs2 = ru.predict_image(model, tmp_path / "hand.png", class_names=["a", "b", "c"], show=False)
     assert probs2.shape == (3,)
     out = capsys.readouterr().out
@@ -197,13 +207,19 @@ def test_copy_weights_ignores_names_and_creation_order():
     source, target = _block_model(False, True), _block_model(True, False)
     rng = np.random.default_rng(0)
     for w in source.weights:
-        w.assign(rng.normal(0, 1, w.shape).astype("float32") if "variance" not in w.path
-                 else rng.uniform(0.5, 2, w.shape).astype("float32"))
+        w.assign(
+            rng.normal(0, 1, w.shape).astype("float32")
+            if "variance" not in w.path
+            else rng.uniform(0.5, 2, w.shape).astype("float32")
+        )
     assert ru.copy_weights(source, target) == 8
     x = rng.normal(0, 1, (2, 8, 8, 4)).astype("float32")
     for mode in (False, True):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(target(x, training=mode)),
-                                   keras.ops.convert_to_numpy(source(x, training=mode)), atol=1e-5)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(target(x, training=mode)),
+            keras.ops.convert_to_numpy(source(x, training=mode)),
+            atol=1e-5,
+        )
 
 
 def test_copy_weights_reports_the_first_difference():
@@ -252,9 +268,13 @@ def test_refresh_batchnorm_statistics_computes_the_average_of_batch_statistics()
     x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4, 4, 3)).astype("float32")
     assert ru.refresh_batchnorm_statistics(model, x, batch_size=16) == 1
     order = np.random.default_rng(0).permutation(64)
-    batches = [x[order[i:i + 16]] for i in range(0, 64, 16)]
-    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([b.mean(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-5)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-4)
+    batches = [x[order[i : i + 16]] for i in range(0, 64, 16)]
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), np.mean([b.mean(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        bn.moving_variance.numpy(), np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-4
+    )
     assert bn.momentum == 0.99
     np.testing.assert_allclose(frozen.moving_mean.numpy(), 0.0)
 
@@ -264,17 +284,17 @@ def test_count_flops_counts_the_multiply_adds_of_conv2d_and_dense_layers():
     from keras import layers
 
     inputs = keras.Input((8, 8, 3))
-    x = layers.Conv2D(4, 3, padding="same")(inputs)                 # 8 * 8 * 4 outputs, 3 * 3 * 3 each
-    x = layers.BatchNormalization()(x)                               # not counted
-    x = layers.Conv2D(6, 1, strides=2)(x)                            # 4 * 4 * 6 outputs, 4 each
+    x = layers.Conv2D(4, 3, padding="same")(inputs)  # 8 * 8 * 4 outputs, 3 * 3 * 3 each
+    x = layers.BatchNormalization()(x)  # not counted
+    x = layers.Conv2D(6, 1, strides=2)(x)  # 4 * 4 * 6 outputs, 4 each
     inner = keras.Model(inputs, x)
     outer_in = keras.Input((8, 8, 3))
-    y = layers.GlobalAveragePooling2D()(inner(outer_in))             # a nested model is counted layer by layer
-    y = layers.Dense(5)(y)                                           # 6 * 5
+    y = layers.GlobalAveragePooling2D()(inner(outer_in))  # a nested model is counted layer by layer
+    y = layers.Dense(5)(y)  # 6 * 5
     model = keras.Model(outer_in, y)
     assert ru.count_flops(model) == 8 * 8 * 4 * 27 + 4 * 4 * 6 * 4 + 6 * 5
     grouped_in = keras.Input((5, 5, 4))
-    grouped = keras.Model(grouped_in, layers.Conv2D(6, 3, groups=2)(grouped_in))   # 3 * 3 * 6 outputs, 3 * 3 * 2 each
+    grouped = keras.Model(grouped_in, layers.Conv2D(6, 3, groups=2)(grouped_in))  # 3 * 3 * 6 outputs, 3 * 3 * 2 each
     assert ru.count_flops(grouped) == 3 * 3 * 6 * 18
 
 
@@ -282,4 +302,4 @@ def test_count_flops_gives_he_et_al_s_figure_for_resnet50():
     import keras
 
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
-    assert round(ru.count_flops(model) / 1e9, 2) == 3.86        # "3.8 x 10^9 FLOPs" (He et al., 2015, Table 1)
+    assert round(ru.count_flops(model) / 1e9, 2) == 3.86  # "3.8 x 10^9 FLOPs" (He et al., 2015, Table 1)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import tomllib
 
 import nbformat
+import tomllib
 
 from tools import check_notebook
 from tools.notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, solved, source_notebooks
@@ -45,8 +44,9 @@ def test_check_reports_a_locked_edit_and_still_runs_the_tests(tmp_path):
     before = path.read_bytes()
     env = dict(os.environ)
     env.pop("RESNET_COURSE_FAST", None)
-    proc = subprocess.run([str(ROOT / "check"), str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [str(ROOT / "check"), str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr == "", proc.stderr
     out = proc.stdout
@@ -67,7 +67,7 @@ def test_pyproject_uses_the_current_license_format():
     """A TOML-table license makes setuptools print a deprecation box three times during `make setup`."""
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert isinstance(meta["project"]["license"], str)
-    assert "setuptools>=77" in meta["build-system"]["requires"]      # SPDX strings need setuptools 77
+    assert "setuptools>=77" in meta["build-system"]["requires"]  # SPDX strings need setuptools 77
     # Modules at the root, declared as such: setuptools then installs the editable copy through a plain
     # .pth entry, without its "Editable installation" box.
     assert meta["tool"]["setuptools"]["package-dir"] == {"": "."}
@@ -78,10 +78,12 @@ def _run_cells(sources, cwd, env):
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources] + [nbformat.v4.new_code_cell("import time; time.sleep(0.5)")]
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources] + [
+        nbformat.v4.new_code_cell("import time; time.sleep(0.5)")
+    ]
     saved = dict(os.environ)
     os.environ.update(env)
-    os.environ.pop("PYTEST_CURRENT_TEST", None)     # with it, ipykernel does not forward descriptor 2 to the notebook
+    os.environ.pop("PYTEST_CURRENT_TEST", None)  # with it, ipykernel does not forward descriptor 2 to the notebook
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
@@ -118,8 +120,14 @@ def test_a_setup_cell_runs_without_stderr_in_a_fresh_kernel():
 
 
 def test_stderr_still_works_after_the_quiet_start():
-    outputs = _run_cells(["import resnets_utils; resnets_utils.start_tensorflow_quietly()",
-                          "import sys; print('visible', file=sys.stderr)"], ROOT, {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    outputs = _run_cells(
+        [
+            "import resnets_utils; resnets_utils.start_tensorflow_quietly()",
+            "import sys; print('visible', file=sys.stderr)",
+        ],
+        ROOT,
+        {"TF_CPP_MIN_LOG_LEVEL": "0"},
+    )
     assert _stderr(outputs) == "visible\n"
 
 
@@ -149,6 +157,7 @@ def test_the_course_runner_names_the_cell_and_the_time(monkeypatch):
     import io
 
     import nbformat.v4 as v4
+
     from tools import run_course
 
     clock = iter([100.0, 101.0, 109.0, 110.0, 111.0, 111.0, 111.0])
@@ -160,7 +169,10 @@ def test_the_course_runner_names_the_cell_and_the_time(monkeypatch):
         progress.cell_completed(cell, 0)
         assert "04_resnet50: cell 2/2" in progress.line()
     out = stream.getvalue()
-    assert out == "  cell 1/2 took 8 s (notebook 10 s, course 1 min 11 s): history = model.fit(train_data, epochs=EPOCHS)\n"
+    assert (
+        out
+        == "  cell 1/2 took 8 s (notebook 10 s, course 1 min 11 s): history = model.fit(train_data, epochs=EPOCHS)\n"
+    )
 
 
 # --------------------------------------------------------------------------- live progress
@@ -182,7 +194,11 @@ def test_fit_verbosity_is_a_bar_for_people_and_one_line_per_epoch_headless(monke
 def test_training_cells_choose_their_verbosity():
     import re
 
-    for name in ("04_resnet50/resnet50.ipynb", "06_transfer_learning/transfer_learning.ipynb", "07_cifar10/cifar10.ipynb"):
+    for name in (
+        "04_resnet50/resnet50.ipynb",
+        "06_transfer_learning/transfer_learning.ipynb",
+        "07_cifar10/cifar10.ipynb",
+    ):
         nb = nbformat.read(str(SOURCE / name), as_version=4)
         fits = [c.source for c in nb.cells if c.cell_type == "code" and re.search(r"\.fit\(", c.source)]
         assert fits, name
@@ -199,11 +215,17 @@ def test_every_free_check_cell_catches_errors():
             meta = nbgrader_meta(cell)
             if not (meta.get("solution") and cell.cell_type == "code"):
                 continue
-            j = next(k for k in range(i + 1, len(cells)) if nbgrader_meta(cells[k]).get("grade_id") == f"{meta['grade_id']}_tests")
-            free = [c for c in cells[i + 1:j] if c.cell_type == "code" and not nbgrader_meta(c).get("locked")]
+            j = next(
+                k
+                for k in range(i + 1, len(cells))
+                if nbgrader_meta(cells[k]).get("grade_id") == f"{meta['grade_id']}_tests"
+            )
+            free = [c for c in cells[i + 1 : j] if c.cell_type == "code" and not nbgrader_meta(c).get("locked")]
             assert free, meta["grade_id"]
             for c in free:
-                assert c.source.startswith(f'from test_utils import free_check\nwith free_check("{meta["grade_id"]}"):'), c.source
+                assert c.source.startswith(
+                    f'from test_utils import free_check\nwith free_check("{meta["grade_id"]}"):'
+                ), c.source
 
 
 def test_free_check_shows_the_graded_message_and_run_all_reaches_the_graded_cell(tmp_path):
@@ -218,16 +240,19 @@ def test_free_check_shows_the_graded_message_and_run_all_reaches_the_graded_cell
     answer.source = answer.source.replace("layers.Conv2D", "layers.Conv2d", 1)
     graded = next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == "identity_block_tests")
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(release.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(release.parent)}}
+        ).execute()
     except CellExecutionError:
         pass
     errors = [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert errors and errors[0] == graded, errors
     free = nb.cells[graded - 1]
     text = "".join(o.get("text", "") for o in free.outputs if o.output_type == "stream")
-    assert "AssertionError: identity_block: this check raised AttributeError: module 'keras.layers' has no attribute " \
-           "'Conv2d' (in your code, line" in text, text
+    assert (
+        "AssertionError: identity_block: this check raised AttributeError: module 'keras.layers' has no attribute "
+        "'Conv2d' (in your code, line" in text
+    ), text
     assert "test_utils" not in text and "Traceback" not in text and "site-packages" not in text, text
     assert not [o for o in free.outputs if o.output_type == "stream" and o.name == "stderr"]
     shown = "\n".join(o.evalue for o in nb.cells[graded].outputs if o.output_type == "error")
@@ -278,13 +303,16 @@ def test_release_notebooks_carry_every_figure_as_an_attachment():
         source = nbformat.read(str(source_path), as_version=4)
         release = nbformat.read(str(RELEASE / source_path.parent.name / source_path.name), as_version=4)
         links = [t for c in source.cells if c.cell_type == "markdown" for t in image.findall(c.source)]
-        assert all(not t.startswith("attachment:") and not c.get("attachments") for c in source.cells
-                   for t in image.findall(c.source)), "source notebooks link images/, they carry no attachments"
+        assert all(
+            not t.startswith("attachment:") and not c.get("attachments")
+            for c in source.cells
+            for t in image.findall(c.source)
+        ), "source notebooks link images/, they carry no attachments"
         targets = [t for c in release.cells if c.cell_type == "markdown" for t in image.findall(c.source)]
         assert len(targets) == len(links) and all(t.startswith("attachment:") for t in targets), targets
         for cell in release.cells:
             for target in image.findall(cell.source) if cell.cell_type == "markdown" else []:
-                name = target[len("attachment:"):]
+                name = target[len("attachment:") :]
                 link = next(t for t in links if t.endswith("/" + name))
                 data = base64.b64decode(cell.attachments[name]["image/png"])
                 assert data == (source_path.parent / link).resolve().read_bytes(), name
@@ -345,3 +373,20 @@ def test_the_students_lab_hides_the_instructor_tools_and_keeps_validate(monkeypa
     assert cmd[-1] == "--no-browser"
     text = (ROOT / "Makefile").read_text()
     assert "\t@$(PY) -m tools.lab $(LAB_ARGS)" in text and "\t@$(PY) -m tools.lab --instructor $(LAB_ARGS)" in text
+
+
+def test_the_course_runner_records_results_in_one_file_per_mode(tmp_path, monkeypatch):
+    import json
+
+    from tools import run_course
+
+    monkeypatch.setattr(run_course, "ROOT", tmp_path)
+    (tmp_path / "docs").mkdir()
+    run_course.record_results("fast", [("02_identity_block/identity_block.ipynb", 12.34, "params = 1", "ok")], "d1")
+    run_course.record_results("fast", [("01_residual_learning/residual_learning.ipynb", 5.0, "-", "ok")], "d2")
+    data = json.loads((tmp_path / "docs" / "results-fast.json").read_text())
+    assert data["command"] == "make course-fast"
+    assert [(e["notebook"], e["seconds"], e["measured"]) for e in data["notebooks"]] == [
+        ("01_residual_learning/residual_learning.ipynb", 5.0, "d2"),
+        ("02_identity_block/identity_block.ipynb", 12.3, "d1"),
+    ]

@@ -32,8 +32,10 @@ def is_answer_cell(cell) -> bool:
 def items(text: str) -> list[str]:
     """The numbered items ("1. ...") of a markdown text, each without its number."""
     starts = list(ITEM.finditer(text))
-    return [text[m.end():(starts[k + 1].start() if k + 1 < len(starts) else len(text))].strip()
-            for k, m in enumerate(starts)]
+    return [
+        text[m.end() : (starts[k + 1].start() if k + 1 < len(starts) else len(text))].strip()
+        for k, m in enumerate(starts)
+    ]
 
 
 def questions_and_answers(path: Path) -> tuple[str, list[str], list[str]]:
@@ -47,13 +49,17 @@ def questions_and_answers(path: Path) -> tuple[str, list[str], list[str]]:
         elif cell.cell_type == "markdown":
             match = QUESTIONS_HEADING.search(cell.source)
             if match:
-                questions += items(cell.source[match.end():])
+                questions += items(cell.source[match.end() :])
     return title, questions, answers
 
 
 def appendix() -> str:
-    parts = ["# Solutions appendix: answers to the questions to think about", "",
-             "Release after the deadline. Generated from the source notebooks by `python -m tools.answers`.", ""]
+    parts = [
+        "# Solutions appendix: answers to the questions to think about",
+        "",
+        "Release after the deadline. Generated from the source notebooks by `python -m tools.answers`.",
+        "",
+    ]
     for path in source_notebooks():
         title, questions, answers = questions_and_answers(path)
         parts += [f"## {title}", ""]

@@ -36,7 +36,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from resnets_utils import COURSE_EPOCHS as EPOCHS  # noqa: E402 - notebook 4's epochs, one definition
-CHOSEN = "photos"          # the augmentation level notebook 4 uses
+
+CHOSEN = "photos"  # the augmentation level notebook 4 uses
 
 
 def linear_baseline(X_train, y_train, X_evals, y_eval, seed=0) -> list[float]:
@@ -102,8 +103,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--linear", action="store_true", help="the linear baseline (validation and test)")
     parser.add_argument("--validation", action="store_true", help="score recipes on the validation signers")
-    parser.add_argument("--test", nargs="?", const=CHOSEN, choices=resnets_utils.AUGMENTATION_LEVELS,
-                        help=f"train on the whole training split and score the test split (default level: {CHOSEN})")
+    parser.add_argument(
+        "--test",
+        nargs="?",
+        const=CHOSEN,
+        choices=resnets_utils.AUGMENTATION_LEVELS,
+        help=f"train on the whole training split and score the test split (default level: {CHOSEN})",
+    )
     parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
@@ -117,21 +123,30 @@ def main(argv=None) -> int:
         t = time.time()
         val, shift = linear_baseline(Xtr[~held], ytr[~held], [Xval, Xval_shifted], yval, args.seed)
         test = linear_baseline(Xtr, ytr, [Xte], yte, args.seed)[0]
-        print(f"linear baseline: validation {val:.3f}, shifted validation {shift:.3f}, test {test:.3f} "
-              f"({time.time() - t:.0f} s)", flush=True)
+        print(
+            f"linear baseline: validation {val:.3f}, shifted validation {shift:.3f}, test {test:.3f} "
+            f"({time.time() - t:.0f} s)",
+            flush=True,
+        )
     if args.validation:
         for recipe in args.recipe:
             t = time.time()
             model = train_resnet50(Xtr[~held], ytr[~held], recipe, args.epochs, args.seed)
-            print(f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}, {int((~held).sum())} training photos): "
-                  f"validation {accuracy(model, Xval, yval):.3f}, shifted validation "
-                  f"{accuracy(model, Xval_shifted, yval):.3f} ({len(yval)} photos, {time.time() - t:.0f} s)", flush=True)
+            print(
+                f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}, {int((~held).sum())} training photos): "
+                f"validation {accuracy(model, Xval, yval):.3f}, shifted validation "
+                f"{accuracy(model, Xval_shifted, yval):.3f} ({len(yval)} photos, {time.time() - t:.0f} s)",
+                flush=True,
+            )
     if args.test:
         t = time.time()
         recipe = args.test
         model = train_resnet50(Xtr, ytr, recipe, args.epochs, args.seed)
-        print(f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}): test {accuracy(model, Xte, yte):.3f} "
-              f"({len(yte)} photos, {time.time() - t:.0f} s)", flush=True)
+        print(
+            f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}): test {accuracy(model, Xte, yte):.3f} "
+            f"({len(yte)} photos, {time.time() - t:.0f} s)",
+            flush=True,
+        )
     return 0
 
 

@@ -30,8 +30,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FOLDS = 3
-HEAD = dict(units=128, dropout=0.5, l2=1e-4)        # notebook 6's head and its phase-1 rate
-EPOCHS_HEAD, EPOCHS_FINE, BATCH_SIZE = 30, 20, 15   # notebook 6's recipe
+HEAD = dict(units=128, dropout=0.5, l2=1e-4)  # notebook 6's head and its phase-1 rate
+EPOCHS_HEAD, EPOCHS_FINE, BATCH_SIZE = 30, 20, 15  # notebook 6's recipe
 
 
 def signer_folds(signers, folds=FOLDS, seed=0):
@@ -59,8 +59,7 @@ def compare_heads(pretrained, X, y, folds) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    pooled = keras.Model(pretrained.model.input,
-                         keras.layers.GlobalAveragePooling2D()(pretrained.model.output))
+    pooled = keras.Model(pretrained.model.input, keras.layers.GlobalAveragePooling2D()(pretrained.model.output))
     F = pooled.predict(pretrained.preprocess(X), batch_size=30, verbose=0)
     print(f"pooled features: mean {F.mean():.2f}, spread across photos {F.std(axis=0).mean():.2f}")
     classes = int(y.max()) + 1
@@ -108,8 +107,11 @@ def fine_tune(pretrained, X, y, folds, stages) -> None:
         model.fit(x[~val], Y[~val], epochs=EPOCHS_FINE, batch_size=BATCH_SIZE, verbose=0)
         phase2.append(np.mean(model.predict(x[val], verbose=0).argmax(1) == y[val]))
     pretrained.model.set_weights(start)
-    print(f"fine-tuning {stages} stage(s): validation after phase 1 {np.mean(phase1):.1%}, after phase 2 "
-          f"{np.mean(phase2):.1%} ({time.time() - t0:.0f} s)", flush=True)
+    print(
+        f"fine-tuning {stages} stage(s): validation after phase 1 {np.mean(phase1):.1%}, after phase 2 "
+        f"{np.mean(phase2):.1%} ({time.time() - t0:.0f} s)",
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
     import resnets_utils as ru
 
     ru.start_tensorflow_quietly()
-    X, Y, _, _, _ = ru.load_dataset(name=ru.SIGNS_6TO9)       # the test photos are not used here
+    X, Y, _, _, _ = ru.load_dataset(name=ru.SIGNS_6TO9)  # the test photos are not used here
     signers, _ = ru.load_signers(name=ru.SIGNS_6TO9)
     y, folds = Y.ravel(), signer_folds(signers)
     print(f"{len(y)} training photos, {len(np.unique(signers))} signers, {FOLDS} folds of whole signers")

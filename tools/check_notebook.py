@@ -48,6 +48,7 @@ def _validator(config):
 
     class CourseValidator(Validator):
         """nbgrader's Validator, which also drops the stderr lines autograding ignores (IgnorePattern)."""
+
         preprocessors = List([CheckCellMetadata, ClearOutput, Execute, IgnorePattern])
 
     return CourseValidator(config=config)
@@ -57,7 +58,7 @@ def error_message(raw: str) -> str:
     """The part of a cell's error output a learner needs: from the exception's name to the end."""
     lines = ANSI.sub("", raw).rstrip().splitlines()
     starts = [i for i, line in enumerate(lines) if ERROR_LINE.match(line)]
-    return "\n".join(lines[starts[-1]:] if starts else lines[-10:])
+    return "\n".join(lines[starts[-1] :] if starts else lines[-10:])
 
 
 @contextmanager
@@ -81,16 +82,22 @@ def changed_locked_cells(nb) -> list:
     """The locked cells whose source no longer matches the checksum the release recorded."""
     from nbgrader import utils
 
-    return [c for c in nb.cells if utils.is_locked(c) and "checksum" in nbgrader_meta(c)
-            and utils.compute_checksum(c) != nbgrader_meta(c)["checksum"]]
+    return [
+        c
+        for c in nb.cells
+        if utils.is_locked(c)
+        and "checksum" in nbgrader_meta(c)
+        and utils.compute_checksum(c) != nbgrader_meta(c)["checksum"]
+    ]
 
 
-MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")      # the links nbgrader_config's EmbedImages embeds
+MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")  # the links nbgrader_config's EmbedImages embeds
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
 
 
 def as_released(markdown: str) -> str:
     """A source markdown cell's text as the release holds it: each local image is a cell attachment."""
+
     def link(match):
         target = match.group(2)
         if "://" in target or target.startswith("attachment:") or Path(target).suffix.lower() not in IMAGE_SUFFIXES:
@@ -114,8 +121,11 @@ def put_back_originals(nb, source_path: Path) -> list:
         original = originals.get(nbgrader_meta(cell).get("grade_id"))
         if original is not None:
             edited = cell.source
-            cell.source = (HIDDEN.sub("", original.source).rstrip("\n") if cell.cell_type == "code"
-                           else as_released(original.source))
+            cell.source = (
+                HIDDEN.sub("", original.source).rstrip("\n")
+                if cell.cell_type == "code"
+                else as_released(original.source)
+            )
             if utils.compute_checksum(cell) == nbgrader_meta(cell)["checksum"]:
                 continue
             cell.source = edited
@@ -137,12 +147,18 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
     release = SOURCE / path.parent.name / path.name
     target = path
     if changed:
-        report.append(f"  {len(changed)} locked cell(s) were changed; the grader puts back the original, so your edit "
-                      "does not count. Undo it (copy the cell from a fresh copy of the notebook):")
-        report += [f"    - {cell.source.splitlines()[0] if cell.source.strip() else '(empty cell)'}" for cell in changed]
+        report.append(
+            f"  {len(changed)} locked cell(s) were changed; the grader puts back the original, so your edit "
+            "does not count. Undo it (copy the cell from a fresh copy of the notebook):"
+        )
+        report += [
+            f"    - {cell.source.splitlines()[0] if cell.source.strip() else '(empty cell)'}" for cell in changed
+        ]
         kept = put_back_originals(nb, release)
-        report.append("  The tests below ran with the original cells put back"
-                      + (f", except {len(kept)} the check could not restore." if kept else "."))
+        report.append(
+            "  The tests below ran with the original cells put back"
+            + (f", except {len(kept)} the check could not restore." if kept else ".")
+        )
         target = path.with_name(f".check-{path.name}")
         nbformat.write(nb, str(target))
     try:
@@ -155,15 +171,19 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
             target.unlink(missing_ok=True)
     if results.get("type_changed"):
         cells = results["type_changed"]
-        report.append(f"  {len(cells)} locked cell(s) changed type; the grader puts back the original. Undo it "
-                      "(copy the cell from a fresh copy of the notebook):")
+        report.append(
+            f"  {len(cells)} locked cell(s) changed type; the grader puts back the original. Undo it "
+            "(copy the cell from a fresh copy of the notebook):"
+        )
         report += [f"    - {cell['source'].splitlines()[0] if cell['source'] else '(empty cell)'}" for cell in cells]
         return False, report
     if release.is_file():
         present = {nbgrader_meta(c).get("grade_id") for c in graded}
-        report += [f"  note: the graded cell {name} is not in your notebook (deleted?); the grader puts it back and "
-                   "runs it" for name in (nbgrader_meta(c).get("grade_id") for c in read(release).cells
-                                          if nbgrader_meta(c).get("grade")) if name not in present]
+        report += [
+            f"  note: the graded cell {name} is not in your notebook (deleted?); the grader puts it back and runs it"
+            for name in (nbgrader_meta(c).get("grade_id") for c in read(release).cells if nbgrader_meta(c).get("grade"))
+            if name not in present
+        ]
     failed = results.get("failed", [])
     lost = 0.0
     for item in failed:
@@ -174,11 +194,15 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
         report.append(f"  FAIL  {name} ({points:g} points)")
         report += [f"        {line}" for line in error_message(item["raw_error"]).splitlines()]
     if failed:
-        report.append(f"  {len(failed)} of {len(graded)} graded cells fail: {total - lost:g} of {total:g} points "
-                      "from the visible tests. Fix them before you submit.")
+        report.append(
+            f"  {len(failed)} of {len(graded)} graded cells fail: {total - lost:g} of {total:g} points "
+            "from the visible tests. Fix them before you submit."
+        )
     else:
-        report.append(f"  all {len(graded)} graded cells pass ({total:g} of {total:g} points from the visible tests; "
-                      "the hidden tests run when your instructor grades)")
+        report.append(
+            f"  all {len(graded)} graded cells pass ({total:g} of {total:g} points from the visible tests; "
+            "the hidden tests run when your instructor grades)"
+        )
     return not failed and not changed, report
 
 

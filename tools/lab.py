@@ -33,7 +33,7 @@ def command(instructor: bool = False, extra: list[str] | None = None) -> tuple[l
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     options = [f"--ServerApp.root_dir={root}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        options.append("--ServerApp.allow_root=True")     # containers and CI machines run as root
+        options.append("--ServerApp.allow_root=True")  # containers and CI machines run as root
     return [sys.executable, "-m", "jupyter", "lab", *options, *(extra or [])], env
 
 

@@ -3,7 +3,7 @@
 The source is the public repository ardamavi/Sign-Language-Digits-Dataset
 (Apache-2.0; 2,062 RGB photos of hands signing the digits 0 to 9, about 206 per
 digit, by 218 students, ``Dataset/<digit>/IMG_<n>.JPG``). This script turns any
-copy of it into ``datasets/``:
+copy of it into ``resnet_course/datasets/``:
 
 * ``train_signs.h5`` / ``test_signs.h5``: digits 0 to 5 in the classic SIGNS key
   layout (``train_set_x`` uint8 (m, 64, 64, 3), ``train_set_y``, ``test_set_x``,
@@ -53,20 +53,20 @@ from resnets_utils import IMAGE_SIZE, RESAMPLE, prepare_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "sign-language-digits"
-OUT = ROOT / "datasets"
+OUT = ROOT / "resnet_course" / "datasets"  # inside the package: wheels carry it
 SOURCE_REPO = "https://github.com/ardamavi/Sign-Language-Digits-Dataset"
-COUNTS = tuple(range(6))          # digits of the finger-counting task
-TARGET = (6, 7, 8, 9)             # digits of the transfer-learning target task
-TEST_SIGNERS = 30                 # signer groups whose photos of 0-5 form the test split
-FEWSHOT_PER_CLASS = 15            # training photos per class of the 6-9 task
-SPLIT_SEED = 20151210             # He et al. posted "Deep Residual Learning" on 2015-12-10
+COUNTS = tuple(range(6))  # digits of the finger-counting task
+TARGET = (6, 7, 8, 9)  # digits of the transfer-learning target task
+TEST_SIGNERS = 30  # signer groups whose photos of 0-5 form the test split
+FEWSHOT_PER_CLASS = 15  # training photos per class of the 6-9 task
+SPLIT_SEED = 20151210  # He et al. posted "Deep Residual Learning" on 2015-12-10
 _NAME = re.compile(r"IMG_(\d+)\.JPG")
 
 
 @dataclass(frozen=True)
 class Photo:
-    path: str          # relative to the source folder, e.g. "Dataset/3/IMG_1121.JPG"
-    number: int        # the camera number in the file name
+    path: str  # relative to the source folder, e.g. "Dataset/3/IMG_1121.JPG"
+    number: int  # the camera number in the file name
     digit: int
 
 
@@ -120,7 +120,7 @@ def assign(photos: list[Photo], groups: list[int]) -> dict[str, list[int]]:
             splits["test_signs" if g in test_groups else "train_signs"].append(i)
         else:
             splits["train_signs6to9" if g in fewshot_groups else "test_signs6to9"].append(i)
-    for name in splits:                     # a fixed shuffle, so that any prefix mixes the classes
+    for name in splits:  # a fixed shuffle, so that any prefix mixes the classes
         splits[name] = [splits[name][j] for j in rng.permutation(len(splits[name]))]
     return splits
 
@@ -139,8 +139,14 @@ def read_source(source: Path):
 def write_h5(path: Path, prefix: str, X, y, signers, classes) -> None:
     """The classic SIGNS key layout, plus ``{prefix}_signer``; no timestamps, so rebuilds are byte-identical."""
     with h5py.File(path, "w", track_order=False) as f:
-        f.create_dataset(f"{prefix}_x", data=X, compression="gzip", compression_opts=6,
-                         chunks=(min(60, len(X)), IMAGE_SIZE, IMAGE_SIZE, 3), track_times=False)
+        f.create_dataset(
+            f"{prefix}_x",
+            data=X,
+            compression="gzip",
+            compression_opts=6,
+            chunks=(min(60, len(X)), IMAGE_SIZE, IMAGE_SIZE, 3),
+            track_times=False,
+        )
         f.create_dataset(f"{prefix}_y", data=np.asarray(y, dtype=np.int64), track_times=False)
         f.create_dataset(f"{prefix}_signer", data=np.asarray(signers, dtype=np.int64), track_times=False)
         f.create_dataset("list_classes", data=np.asarray(classes, dtype=np.int64), track_times=False)
@@ -184,31 +190,53 @@ def build(source: Path, out: Path) -> dict[str, int]:
         write_h5(out / f"{name}.h5", prefix, images[index], y, [groups[i] for i in index], digits)
         place.update({i: (f"{name}.h5", row) for row, i in enumerate(index)})
     lines = ["source\tsha256\tdigit\tsigner\tfile\trow"]
-    lines += [f"{p.path}\t{digests[i]}\t{p.digit}\t{groups[i]}\t{place[i][0]}\t{place[i][1]}"
-              for i, p in enumerate(photos)]
+    lines += [
+        f"{p.path}\t{digests[i]}\t{p.digit}\t{groups[i]}\t{place[i][0]}\t{place[i][1]}" for i, p in enumerate(photos)
+    ]
     (out / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
     commit_file = source / "SOURCE_COMMIT"
     commit = commit_file.read_text().split()[0] if commit_file.is_file() else "unknown"
     (out / "SOURCE_COMMIT").write_text(commit + "\n")
     (out / "LICENSE").write_bytes((source / "LICENSE").read_bytes())
     counts = {name: len(index) for name, index in splits.items()}
-    (out / "NOTICE.md").write_text(NOTICE.format(
-        repo=SOURCE_REPO, commit=commit, size=IMAGE_SIZE, resample=RESAMPLE.title(),
-        n_train=counts["train_signs"], n_test=counts["test_signs"], test_signers=TEST_SIGNERS,
-        n_few=counts["train_signs6to9"], few=FEWSHOT_PER_CLASS, n_few_test=counts["test_signs6to9"]))
+    (out / "NOTICE.md").write_text(
+        NOTICE.format(
+            repo=SOURCE_REPO,
+            commit=commit,
+            size=IMAGE_SIZE,
+            resample=RESAMPLE.title(),
+            n_train=counts["train_signs"],
+            n_test=counts["test_signs"],
+            test_signers=TEST_SIGNERS,
+            n_few=counts["train_signs6to9"],
+            few=FEWSHOT_PER_CLASS,
+            n_few_test=counts["test_signs6to9"],
+        )
+    )
     return counts
 
 
-OUTPUTS = ("train_signs.h5", "test_signs.h5", "train_signs6to9.h5", "test_signs6to9.h5",
-           "MANIFEST.tsv", "SOURCE_COMMIT", "LICENSE", "NOTICE.md")
+OUTPUTS = (
+    "train_signs.h5",
+    "test_signs.h5",
+    "train_signs6to9.h5",
+    "test_signs6to9.h5",
+    "MANIFEST.tsv",
+    "SOURCE_COMMIT",
+    "LICENSE",
+    "NOTICE.md",
+)
 
 
 def differences(source: Path, shipped: Path = OUT) -> list[str]:
     """Names of the shipped files that a fresh build from ``source`` does not reproduce byte for byte."""
     with tempfile.TemporaryDirectory() as tmp:
         build(source, Path(tmp))
-        return [name for name in OUTPUTS
-                if not (shipped / name).is_file() or (shipped / name).read_bytes() != (Path(tmp) / name).read_bytes()]
+        return [
+            name
+            for name in OUTPUTS
+            if not (shipped / name).is_file() or (shipped / name).read_bytes() != (Path(tmp) / name).read_bytes()
+        ]
 
 
 def write_sample_grid(X, y, path: Path, per_class: int = 8) -> None:
@@ -220,7 +248,7 @@ def write_sample_grid(X, y, path: Path, per_class: int = 8) -> None:
     grid = np.full((step * len(classes) - 2, step * per_class - 2, 3), 255, dtype=np.uint8)
     for r, c in enumerate(classes):
         for k, img in enumerate(X[np.asarray(y) == c][:per_class]):
-            grid[r * step:r * step + IMAGE_SIZE, k * step:k * step + IMAGE_SIZE] = img
+            grid[r * step : r * step + IMAGE_SIZE, k * step : k * step + IMAGE_SIZE] = img
     Image.fromarray(grid).save(path, optimize=True)
 
 
@@ -235,9 +263,12 @@ def write_sample_grids(out: Path = OUT, images: Path = ROOT / "images") -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help=f"a copy of {SOURCE_REPO} (default: {DEFAULT_SOURCE})")
-    parser.add_argument("--check", action="store_true", help="rebuild in memory and compare with datasets/ byte for byte")
+    parser.add_argument(
+        "--source", type=Path, default=DEFAULT_SOURCE, help=f"a copy of {SOURCE_REPO} (default: {DEFAULT_SOURCE})"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="rebuild in memory and compare with resnet_course/datasets/ byte for byte"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="output folder")
     args = parser.parse_args(argv)
     if not (args.source / "Dataset").is_dir():
@@ -245,8 +276,11 @@ def main(argv=None) -> int:
         return 2
     if args.check:
         diff = differences(args.source, args.out)
-        print(f"{args.out} differs from a fresh build in: {', '.join(diff)}" if diff
-              else f"{args.out} matches a fresh build from {args.source}")
+        print(
+            f"{args.out} differs from a fresh build in: {', '.join(diff)}"
+            if diff
+            else f"{args.out} matches a fresh build from {args.source}"
+        )
         return 1 if diff else 0
     for name, n in build(args.source, args.out).items():
         print(f"wrote {args.out / (name + '.h5')}: {n} photos")

@@ -27,8 +27,15 @@ IMAGES = ROOT / "images"
 DPI = 100
 
 # One colour per kind of layer, the same in every figure.
-COLOURS = {"conv": "#cfe2f3", "bn": "#fce5cd", "relu": "#d9ead3", "add": "#ffffff", "pool": "#e6e0f0",
-           "dense": "#f4cccc", "io": "#eeeeee"}
+COLOURS = {
+    "conv": "#cfe2f3",
+    "bn": "#fce5cd",
+    "relu": "#d9ead3",
+    "add": "#ffffff",
+    "pool": "#e6e0f0",
+    "dense": "#f4cccc",
+    "io": "#eeeeee",
+}
 
 
 def _matplotlib():
@@ -44,8 +51,18 @@ def _matplotlib():
 def _box(ax, x, y, text, kind, w=1.0, h=0.62):
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                facecolor=COLOURS[kind], edgecolor="#444444", linewidth=0.9, zorder=3))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            facecolor=COLOURS[kind],
+            edgecolor="#444444",
+            linewidth=0.9,
+            zorder=3,
+        )
+    )
     ax.text(x, y, text, ha="center", va="center", fontsize=8, zorder=4)
 
 
@@ -59,8 +76,19 @@ def _add(ax, x, y):
 def _arrow(ax, start, end, colour="#444444", style="-|>", rad=0.0):
     from matplotlib.patches import FancyArrowPatch
 
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=10, color=colour, linewidth=1.0,
-                                 connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0))
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle=style,
+            mutation_scale=10,
+            color=colour,
+            linewidth=1.0,
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=0,
+            shrinkB=0,
+        )
+    )
 
 
 def _chain(ax, steps, y, x0=0.0, gap=1.25, w=1.0):
@@ -106,11 +134,32 @@ def _finish(fig, ax, xlim, ylim):
 def residual_unit(plt):
     fig, ax = plt.subplots(figsize=(8.6, 3.3), dpi=DPI)
     ax.text(-0.6, 3.55, "plain unit: learns H(x) directly", fontsize=9, weight="bold")
-    _chain(ax, [("x", "io"), ("weight\nlayer", "conv"), ("ReLU", "relu"), ("weight\nlayer", "conv"),
-                ("ReLU", "relu"), ("H(x)", "io")], y=2.85)
+    _chain(
+        ax,
+        [
+            ("x", "io"),
+            ("weight\nlayer", "conv"),
+            ("ReLU", "relu"),
+            ("weight\nlayer", "conv"),
+            ("ReLU", "relu"),
+            ("H(x)", "io"),
+        ],
+        y=2.85,
+    )
     ax.text(-0.6, 1.75, "residual unit: learns F(x) = H(x) - x, then adds x back", fontsize=9, weight="bold")
-    xs = _chain(ax, [("x", "io"), ("weight\nlayer", "conv"), ("ReLU", "relu"), ("weight\nlayer", "conv"),
-                     ("+", "add"), ("ReLU", "relu"), ("F(x) + x", "io")], y=0.45)
+    xs = _chain(
+        ax,
+        [
+            ("x", "io"),
+            ("weight\nlayer", "conv"),
+            ("ReLU", "relu"),
+            ("weight\nlayer", "conv"),
+            ("+", "add"),
+            ("ReLU", "relu"),
+            ("F(x) + x", "io"),
+        ],
+        y=0.45,
+    )
     ax.text((xs[1] + xs[3]) / 2, -0.1, "F(x)", ha="center", va="top", fontsize=8, style="italic")
     _shortcut(ax, xs[0], xs[4], 0.45, 0.85, "identity shortcut: x")
     _finish(fig, ax, (-0.7, 8.3), (-0.45, 3.75))
@@ -120,13 +169,32 @@ def residual_unit(plt):
 def _bottleneck(plt, projection: bool):
     fig, ax = plt.subplots(figsize=(11.2, 2.9 if projection else 2.5), dpi=DPI)
     stride = ", stride s" if projection else ""
-    steps = [("X", "io"), (f"Conv2D 1x1\nF1{stride}", "conv"), ("BatchNorm", "bn"), ("ReLU", "relu"),
-             ("Conv2D fxf\nF2, same", "conv"), ("BatchNorm", "bn"), ("ReLU", "relu"),
-             ("Conv2D 1x1\nF3", "conv"), ("BatchNorm", "bn"), ("+", "add"), ("ReLU", "relu"), ("output", "io")]
+    steps = [
+        ("X", "io"),
+        (f"Conv2D 1x1\nF1{stride}", "conv"),
+        ("BatchNorm", "bn"),
+        ("ReLU", "relu"),
+        ("Conv2D fxf\nF2, same", "conv"),
+        ("BatchNorm", "bn"),
+        ("ReLU", "relu"),
+        ("Conv2D 1x1\nF3", "conv"),
+        ("BatchNorm", "bn"),
+        ("+", "add"),
+        ("ReLU", "relu"),
+        ("output", "io"),
+    ]
     xs = _chain(ax, steps, y=0.4, gap=1.0, w=0.86)
     if projection:
-        _shortcut(ax, xs[0], xs[9], 0.4, 1.25, "projection shortcut: W_s X, same shape as the main path",
-                  box=[("Conv2D 1x1\nF3, stride s", "conv"), ("BatchNorm", "bn")], w=0.86)
+        _shortcut(
+            ax,
+            xs[0],
+            xs[9],
+            0.4,
+            1.25,
+            "projection shortcut: W_s X, same shape as the main path",
+            box=[("Conv2D 1x1\nF3, stride s", "conv"), ("BatchNorm", "bn")],
+            w=0.86,
+        )
         title = "convolutional block: ReLU(F(X) + W_s X), output (ceil(n_H / s), ceil(n_W / s), F3)"
         top = 2.55
     else:
@@ -150,7 +218,12 @@ def convolutional_block(plt):
 
 STAGE_ROWS = [
     # (part, layers, output at 64x64, kind)
-    ("stem", "ZeroPad 3 -> Conv2D 7x7/2, 64 -> BatchNorm -> ReLU -> ZeroPad 1 -> MaxPool 3x3/2", "16 x 16 x 64", "conv"),
+    (
+        "stem",
+        "ZeroPad 3 -> Conv2D 7x7/2, 64 -> BatchNorm -> ReLU -> ZeroPad 1 -> MaxPool 3x3/2",
+        "16 x 16 x 64",
+        "conv",
+    ),
     ("conv2_x", "conv block [64, 64, 256], s=1  +  2 identity blocks", "16 x 16 x 256", "bn"),
     ("conv3_x", "conv block [128, 128, 512], s=2  +  3 identity blocks", "8 x 8 x 512", "bn"),
     ("conv4_x", "conv block [256, 256, 1024], s=2  +  5 identity blocks", "4 x 4 x 1024", "bn"),
@@ -176,17 +249,32 @@ def resnet50_stages(plt):
         x = 0.0
         for width, cell, colour in zip(widths, (part, text, out), (COLOURS[kind], "#ffffff", "#ffffff")):
             ax.add_patch(Rectangle((x, y - 0.25), width, 0.5, facecolor=colour, edgecolor="#444444", linewidth=0.8))
-            ax.text(x + (width / 2 if cell is not text else 0.12), y, cell, ha="center" if cell is not text else "left",
-                    va="center", fontsize=8)
+            ax.text(
+                x + (width / 2 if cell is not text else 0.12),
+                y,
+                cell,
+                ha="center" if cell is not text else "left",
+                va="center",
+                fontsize=8,
+            )
             x += width
-    ax.text(0, len(STAGE_ROWS) * 0.5 + 1.0, "ResNet-50: 1 + 3 x (3 + 4 + 6 + 3) + 1 = 50 weighted layers",
-            fontsize=9, weight="bold")
+    ax.text(
+        0,
+        len(STAGE_ROWS) * 0.5 + 1.0,
+        "ResNet-50: 1 + 3 x (3 + 4 + 6 + 3) + 1 = 50 weighted layers",
+        fontsize=9,
+        weight="bold",
+    )
     _finish(fig, ax, (-0.05, sum(widths) + 0.05), (0.2, len(STAGE_ROWS) * 0.5 + 1.3))
     return fig
 
 
-FIGURES = {"residual_unit.png": residual_unit, "identity_block.png": identity_block,
-           "convolutional_block.png": convolutional_block, "resnet50_stages.png": resnet50_stages}
+FIGURES = {
+    "residual_unit.png": residual_unit,
+    "identity_block.png": identity_block,
+    "convolutional_block.png": convolutional_block,
+    "resnet50_stages.png": resnet50_stages,
+}
 
 
 def render(name: str) -> bytes:

@@ -1,6 +1,6 @@
 """Mutation score: the wrong implementations the tests catch and the correct ones they accept.
 
-The catalogue (``tests/catalogue.py``) edits the reference solutions read from the
+The catalogue (``resnet_course/catalogue/mutants.py``) edits the reference solutions read from the
 source notebooks. A mutant (a wrong implementation) is caught when its exercise's
 public test fails with the mutant's specific text in a message of the course's
 format: ``<exercise>: <what was checked>``, then ``expected:``, ``got:`` and
@@ -25,32 +25,42 @@ from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from .notebooks import exercises, load_solution, source_notebooks  # noqa: E402
+from .notebooks import load_solution  # noqa: E402
 
-BLOCK_TIMEOUT = 5.0      # seconds; enough to build a block, short for the mutant that never returns
-HIDDEN_SEED = 7          # the variants' hidden test runs on this fresh configuration
+BLOCK_TIMEOUT = 5.0  # seconds; enough to build a block, short for the mutant that never returns
+HIDDEN_SEED = 7  # the variants' hidden test runs on this fresh configuration
 
 
 @dataclass(frozen=True)
 class Outcome:
-    entry: object          # a tests.catalogue.Entry
+    entry: object  # a resnet_course.catalogue.mutants.Entry
     mutant: bool
-    ok: bool               # mutant caught / variant accepted
-    detail: str            # why not, or the failure message of a caught mutant
+    ok: bool  # mutant caught / variant accepted
+    detail: str  # why not, or the failure message of a caught mutant
 
     @property
     def hint(self) -> str:
-        return next((line.split("hint:", 1)[1].strip() for line in self.detail.splitlines()
-                     if line.strip().startswith("hint:")), "")
+        return next(
+            (
+                line.split("hint:", 1)[1].strip()
+                for line in self.detail.splitlines()
+                if line.strip().startswith("hint:")
+            ),
+            "",
+        )
 
 
 def course_exercises() -> list[str]:
-    """Every graded exercise of the course, in course order."""
-    return [name for path in source_notebooks() for name in exercises(path)]
+    """Every graded exercise of the course, in course order (the registry; tests/test_generated.py
+    checks that it matches the source notebooks)."""
+    from resnet_course.registry import names
+
+    return names()
 
 
 def build(entry):
     """The exercise function after applying the entry's edits to the reference solution cell."""
+
     def edit(code: str) -> str:
         for old, new in entry.edits:
             if old not in code:
@@ -60,9 +70,11 @@ def build(entry):
 
     overrides = None
     if entry.extra.get("blocks") == "course":
-        overrides = {"identity_block": load_solution("identity_block"),
-                     "convolutional_block": load_solution("convolutional_block")}
-    if entry.extra.get("resnet") == "course":      # the learner's own ResNet50 of the ResNet-50 notebook
+        overrides = {
+            "identity_block": load_solution("identity_block"),
+            "convolutional_block": load_solution("convolutional_block"),
+        }
+    if entry.extra.get("resnet") == "course":  # the learner's own ResNet50 of the ResNet-50 notebook
         overrides = {"ResNet50": load_solution("ResNet50")}
     return load_solution(entry.exercise, edit=edit, overrides=overrides)
 
@@ -76,28 +88,19 @@ def format_problems(exercise: str, message: str) -> list[str]:
     return problems
 
 
-@contextlib.contextmanager
-def short_timeouts():
-    import public_tests
+def evaluate(entry, mutant: bool, block_timeout: float = BLOCK_TIMEOUT) -> Outcome:
+    """Run one catalogue entry through its exercise's tests (a block may take ``block_timeout`` seconds)."""
+    from resnet_course.checks.common import time_limits
+    from resnet_course.registry import exercise
 
-    saved, public_tests.BLOCK_TIMEOUT = public_tests.BLOCK_TIMEOUT, BLOCK_TIMEOUT
-    try:
-        yield
-    finally:
-        public_tests.BLOCK_TIMEOUT = saved
-
-
-def evaluate(entry, mutant: bool) -> Outcome:
-    """Run one catalogue entry through its exercise's tests."""
-    import public_tests
-
+    checks = exercise(entry.exercise)
     out = io.StringIO()
     try:
-        with short_timeouts(), contextlib.redirect_stdout(out):
-            fn = build(entry)      # the ResNet-50 notebook's setup prints its mode
-            getattr(public_tests, f"{entry.exercise}_test")(fn)
+        with time_limits(block=block_timeout), contextlib.redirect_stdout(out):
+            fn = build(entry)  # the ResNet-50 notebook's setup prints its mode
+            checks.test(fn)
             if not mutant:
-                getattr(public_tests, f"{entry.exercise}_hidden_test")(fn, seed=HIDDEN_SEED)
+                checks.hidden_test(fn, seed=HIDDEN_SEED)
     except AssertionError as exc:
         message = str(exc)
         if not mutant:
@@ -140,8 +143,15 @@ def table(outcomes: list[Outcome], names: list[str] | None = None) -> tuple[str,
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     score = (totals[0] + totals[2]) / max(totals[1] + totals[3], 1)
-    lines.append(f"mutation score {100 * score:.1f} %" + ("" if ok else "  -- FAILED: every exercise needs at least one "
-                 "mutant and one variant, every mutant caught and every variant accepted"))
+    lines.append(
+        f"mutation score {100 * score:.1f} %"
+        + (
+            ""
+            if ok
+            else "  -- FAILED: every exercise needs at least one "
+            "mutant and one variant, every mutant caught and every variant accepted"
+        )
+    )
     return "\n".join(lines), ok
 
 
@@ -149,7 +159,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list every entry with its outcome and hint")
     args = parser.parse_args(argv)
-    from tests.catalogue import MUTANTS, VARIANTS
+    from resnet_course.catalogue.mutants import MUTANTS, VARIANTS
 
     outcomes = []
     for entries, mutant in ((MUTANTS, True), (VARIANTS, False)):
@@ -159,7 +169,13 @@ def main(argv=None) -> int:
             if args.verbose or not outcome.ok:
                 kind = "mutant " if mutant else "variant"
                 status = ("caught" if mutant else "accepted") if outcome.ok else "FAILED"
-                text = f"hint: {outcome.hint}" if outcome.ok and mutant else outcome.detail.splitlines()[0] if outcome.detail else ""
+                text = (
+                    f"hint: {outcome.hint}"
+                    if outcome.ok and mutant
+                    else outcome.detail.splitlines()[0]
+                    if outcome.detail
+                    else ""
+                )
                 print(f"{kind} {entry.exercise}/{entry.id}: {status}  {text}")
     text, ok = table(outcomes)
     print(text)

@@ -32,8 +32,11 @@ def nbgrader_meta(cell) -> dict:
 
 def exercises(path: Path) -> list[str]:
     """grade_ids of the autograded-answer (solution) code cells of a notebook."""
-    return [nbgrader_meta(c)["grade_id"] for c in read(path).cells
-            if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
+    return [
+        nbgrader_meta(c)["grade_id"]
+        for c in read(path).cells
+        if c.cell_type == "code" and nbgrader_meta(c).get("solution")
+    ]
 
 
 def find_exercise(name: str):
@@ -46,15 +49,17 @@ def find_exercise(name: str):
             if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id") == name:
                 hits.append((path, nb, i))
     if len(hits) != 1:
-        raise LookupError(f"expected one solution cell with grade_id={name!r}, found {len(hits)}: "
-                          f"{[(str(p), i) for p, _, i in hits]}")
+        raise LookupError(
+            f"expected one solution cell with grade_id={name!r}, found {len(hits)}: {[(str(p), i) for p, _, i in hits]}"
+        )
     return hits[0]
 
 
 def setup_code(nb) -> str:
     """Source of the notebook's cells tagged ``setup`` (its imports and given objects)."""
-    return "\n\n".join(c.source for c in nb.cells
-                       if c.cell_type == "code" and "setup" in c.get("metadata", {}).get("tags", []))
+    return "\n\n".join(
+        c.source for c in nb.cells if c.cell_type == "code" and "setup" in c.get("metadata", {}).get("tags", [])
+    )
 
 
 def load_solution(name: str, edit=None, overrides=None):
@@ -85,8 +90,11 @@ def solution_source(cell_source: str) -> str:
 def solved(release_path: Path, source_path: Path):
     """The student notebook with every exercise answered by the reference solution (a model submission)."""
     nb = read(release_path)
-    answers = {nbgrader_meta(c).get("grade_id"): solution_source(c.source) for c in read(source_path).cells
-               if nbgrader_meta(c).get("solution")}
+    answers = {
+        nbgrader_meta(c).get("grade_id"): solution_source(c.source)
+        for c in read(source_path).cells
+        if nbgrader_meta(c).get("solution")
+    }
     for cell in nb.cells:
         gid = nbgrader_meta(cell).get("grade_id")
         if nbgrader_meta(cell).get("solution") and gid in answers:

@@ -27,13 +27,14 @@ TAG = "nbval-check-output"
 
 def record(path) -> int:
     nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=1200, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     kept = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.metadata.pop("execution", None)      # no run timestamps in the source notebooks
+        cell.metadata.pop("execution", None)  # no run timestamps in the source notebooks
         if TAG in cell.get("metadata", {}).get("tags", []):
             # nbval wants an execution count on a cell with stored outputs; it is deterministic.
             cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]

@@ -45,15 +45,14 @@ def generate(course_root: Path, names: list[str]) -> None:
     """Run nbgrader generate_assignment in ``course_root`` (which holds nbgrader_config.py and source/)."""
     env = nbgrader_env()
     for name in names:
-        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--no-db",
-               "--log-level=WARN"]
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--no-db", "--log-level=WARN"]
         proc = subprocess.run(cmd, cwd=course_root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}\n{proc.stderr}")
         remove_answer_cells(course_root / "notebooks" / name)
 
 
-ANSWER_TAG = "answers"   # markdown cells with this tag hold the answers to "Questions to think about"
+ANSWER_TAG = "answers"  # markdown cells with this tag hold the answers to "Questions to think about"
 
 
 def remove_answer_cells(folder: Path) -> None:
@@ -77,7 +76,7 @@ def stage_course(dest: Path) -> None:
     """Copy what nbgrader needs to generate the release into ``dest``."""
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(SOURCE, dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    shutil.copytree(ROOT / "images", dest / "images")    # embedded as attachments (nbgrader_config.EmbedImages)
+    shutil.copytree(ROOT / "images", dest / "images")  # embedded as attachments (nbgrader_config.EmbedImages)
 
 
 def leaks(folder: Path) -> list[str]:
@@ -103,8 +102,9 @@ def run_metadata(folder: Path, release: bool = False) -> list[str]:
         cells = nbformat.read(str(path), as_version=4).cells
         if any(key in cell.get("metadata", {}) for cell in cells for key in RUN_METADATA):
             found.append(f"{path.relative_to(folder)}: cells carry execution timestamps (run metadata)")
-        if release and any(cell.get("outputs") or cell.get("execution_count") for cell in cells
-                           if cell.cell_type == "code"):
+        if release and any(
+            cell.get("outputs") or cell.get("execution_count") for cell in cells if cell.cell_type == "code"
+        ):
             found.append(f"{path.relative_to(folder)}: code cells carry outputs or execution counts")
     return found
 
@@ -126,7 +126,9 @@ def strip_run_metadata(folder: Path = SOURCE) -> int:
 def compare(fresh: Path, committed: Path) -> list[str]:
     problems = []
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
-    committed_files = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.exists() else set()
+    committed_files = (
+        {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.exists() else set()
+    )
     for rel in sorted(fresh_files - committed_files):
         problems.append(f"missing in notebooks/: {rel}")
     for rel in sorted(committed_files - fresh_files):
@@ -156,8 +158,10 @@ def main(argv=None) -> int:
             problems += compare(fresh, ROOT / "notebooks")
             print("\n".join(problems) or "notebooks/ is up to date with source/")
             if problems:
-                print("Run `python -m tools.release --strip` (run metadata in source/), then `python -m tools.release` "
-                      "to regenerate notebooks/.")
+                print(
+                    "Run `python -m tools.release --strip` (run metadata in source/), then `python -m tools.release` "
+                    "to regenerate notebooks/."
+                )
             return 1 if problems else 0
         if problems:
             print("\n".join(problems))

@@ -1,7 +1,9 @@
 """Run the course headless: execute every solution notebook in order.
 
 Writes the executed notebooks and a results table (notebook, seconds, key
-metric) to ``build/course/<mode>/``; ``<mode>`` is ``full``, ``fast``
+metric) to ``build/course/<mode>/``, and the measured results to the one committed results
+file of the mode, ``docs/results-<mode>.json`` (a run of some notebooks updates their
+entries only); notebooks and docs point there instead of copying numbers. ``<mode>`` is ``full``, ``fast``
 (``RESNET_COURSE_FAST=1``) or ``published`` (``RESNET_COURSE_PUBLISHED=1``: full mode with
 notebook 7 at the published size). Each notebook reports its key metric with
 ``resnets_utils.report_metric``, which appends ``name = value`` to the file the runner names in
@@ -20,6 +22,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -34,6 +37,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from resnets_utils import HEADLESS_ENV, METRICS_ENV
 
 from .notebooks import ROOT, SOURCE, source_notebooks
+
 
 def key_metric(metrics_file: Path) -> str:
     """The last metric the notebook reported (``resnets_utils.report_metric`` appends ``name = value``)."""
@@ -77,9 +81,11 @@ class Progress:
 
     def line(self) -> str:
         now = time.time()
-        return (f"  {self.label}: cell {min(self.done + 1, self.code_cells)}/{self.code_cells} "
-                f"({_clock(now - self.cell_start)}), notebook {_clock(now - self.start)}, "
-                f"course {_clock(now - self.course_start)}  {self.what}")
+        return (
+            f"  {self.label}: cell {min(self.done + 1, self.code_cells)}/{self.code_cells} "
+            f"({_clock(now - self.cell_start)}), notebook {_clock(now - self.start)}, "
+            f"course {_clock(now - self.course_start)}  {self.what}"
+        )
 
     def _tick(self):
         while not self._stop.wait(1.0):
@@ -97,9 +103,11 @@ class Progress:
         if cell.cell_type == "code":
             took = time.time() - self.cell_start
             if not self.live and took >= 5:
-                self.stream.write(f"  cell {self.done + 1}/{self.code_cells} took {_clock(took)} (notebook "
-                                  f"{_clock(time.time() - self.start)}, course {_clock(time.time() - self.course_start)}): "
-                                  f"{self.what}\n")
+                self.stream.write(
+                    f"  cell {self.done + 1}/{self.code_cells} took {_clock(took)} (notebook "
+                    f"{_clock(time.time() - self.start)}, course {_clock(time.time() - self.course_start)}): "
+                    f"{self.what}\n"
+                )
                 self.stream.flush()
             self.done += 1
 
@@ -112,18 +120,25 @@ def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float |
     metrics_file.parent.mkdir(parents=True, exist_ok=True)
     metrics_file.unlink(missing_ok=True)
     saved = {k: os.environ.get(k) for k in (METRICS_ENV, HEADLESS_ENV)}
-    os.environ[METRICS_ENV] = str(metrics_file)      # the kernel inherits these
+    os.environ[METRICS_ENV] = str(metrics_file)  # the kernel inherits these
     os.environ[HEADLESS_ENV] = "1"
     status = "ok"
     try:
         with Progress(path.parent.name, code_cells, course_start or start) as progress:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}},
-                                    on_cell_start=progress.cell_started, on_cell_complete=progress.cell_completed)
+            client = NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+                on_cell_start=progress.cell_started,
+                on_cell_complete=progress.cell_completed,
+            )
             try:
                 client.execute()
             except (CellExecutionError, CellTimeoutError) as exc:
-                status = f"FAILED: {str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__}"
+                status = (
+                    f"FAILED: {str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__}"
+                )
     finally:
         for key, value in saved.items():
             if value is None:
@@ -135,6 +150,38 @@ def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float |
     metric = key_metric(metrics_file)
     metrics_file.unlink(missing_ok=True)
     return seconds, metric, status
+
+
+COMMANDS = {
+    "full": "make course",
+    "fast": "make course-fast",
+    "published": "RESNET_COURSE_PUBLISHED=1 python -m tools.run_course",
+}
+
+
+def results_file(mode: str) -> Path:
+    """The committed results of a mode: ``docs/results-<mode>.json``."""
+    return ROOT / "docs" / f"results-{mode}.json"
+
+
+def record_results(mode: str, rows, when: str | None = None) -> Path:
+    """Write ``rows`` (notebook, seconds, key metric, status) into the mode's results file, keeping the
+    entries of notebooks this run did not execute; one entry per notebook, in course order."""
+    path = results_file(mode)
+    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    entries = {e["notebook"]: e for e in old.get("notebooks", [])}
+    when = when or time.strftime("%Y-%m-%d")
+    for notebook, seconds, metric, status in rows:
+        entries[notebook] = {
+            "notebook": notebook,
+            "seconds": round(seconds, 1),
+            "key_metric": metric,
+            "status": status,
+            "measured": when,
+        }
+    data = {"mode": mode, "command": COMMANDS[mode], "notebooks": [entries[k] for k in sorted(entries)]}
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def main(argv=None) -> int:
@@ -161,7 +208,8 @@ def main(argv=None) -> int:
     table.append(f"| total | {time.time() - total:.1f} | | |")
     text = f"Course run, {mode} mode, {time.strftime('%Y-%m-%d %H:%M')}\n\n" + "\n".join(table) + "\n"
     (out_dir / "results.md").write_text(text)
-    print("\n" + text + f"\nwritten to {out_dir / 'results.md'}")
+    committed = record_results(mode, rows)
+    print("\n" + text + f"\nwritten to {out_dir / 'results.md'} and {committed.relative_to(ROOT)}")
     return 0 if all(st == "ok" for *_, st in rows) else 1
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.catalogue import FINAL, MUTANTS
 from tools.notebooks import nbgrader_meta, solution_source
+
+from .mutants import FINAL, MUTANTS
 
 EVERY, FIRST = "every", "first"
 
@@ -53,7 +54,7 @@ def _redefines_tests(ex, ref):
 
 
 def _mutant(exercise: str, mutant_id: str) -> str:
-    """The answer cell of a catalogue mutant (tests/catalogue.py)."""
+    """The answer cell of a catalogue mutant (resnet_course/catalogue/mutants.py)."""
     from tools.notebooks import find_exercise
 
     entry = next(m for m in MUTANTS if (m.exercise, m.id) == (exercise, mutant_id))

@@ -1,0 +1,273 @@
+"""Notebook 4: ResNet50."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exercise import Exercise, Fixtures, fixture_key
+from ..expected import fresh_seed, load_fixtures
+from ..graph import chain_back, chain_text, kind, kinds_with_fused
+from ..guard import expect_untampered
+from ..harness import call_learner, expect, failure, guarded, passed, short
+from ..keras_internals import producer, recording_keras_resnets, walk_nodes
+from ..paths import FIXTURES
+from ..weights import copy_weights
+from .common import TOLERANCE, close, expect_model, lazy_keras, limit, randomize
+
+RESNET_CONFIGS = [((64, 64, 3), 6), ((96, 96, 3), 4)]   # (input shape, classes); the fixtures hold the parameter counts
+STAGES = [(3, 256), (4, 512), (6, 1024), (3, 2048)]    # (blocks, output channels) of conv2_x .. conv5_x
+
+
+# --------------------------------------------------------------------------- ResNet-50
+def _stage_table(model):
+    """The model's Add operations in graph order, and the stages they form.
+
+    Consecutive blocks with the same number of output channels form a stage:
+    ``{"blocks": n, "channels": c, "size": (h, w), "kinds": ["conv", "identity", ...]}``.
+    """
+    adds = [(op, node) for op, node in walk_nodes(model.outputs) if kind(op) == "add"]
+    stages = []
+    for op, node in adds:
+        _, h, w, c = tuple(node.output_tensors[0].shape)
+        if stages and stages[-1]["channels"] == c:
+            stages[-1]["blocks"] += 1
+            stages[-1]["kinds"].append(_shortcut_kind(node))
+        else:
+            stages.append({"blocks": 1, "channels": c, "size": (h, w), "kinds": [_shortcut_kind(node)]})
+    return adds, stages
+
+
+def _shortcut_kind(add_node):
+    """'conv' when both inputs of a block's Add end in Conv2D -> BatchNormalization (a projection
+    shortcut), 'identity' when one input is the block's input itself."""
+    lengths = []
+    for t in add_node.input_tensors:
+        n, cur = 0, t
+        while (p := producer(cur)) is not None and kind(p[0]) in ("conv", "bn") and len(p[1].input_tensors) == 1:
+            n += 1
+            cur = p[1].input_tensors[0]
+            if n > 2:
+                break
+        lengths.append(n)
+    return "conv" if min(lengths) == 2 else "identity"
+
+
+def _expected_sizes(side):
+    """Spatial size after the stem and after each stage for a square input of ``side`` pixels."""
+    stem = (side + 6 - 7) // 2 + 1          # ZeroPadding2D(3) + 7x7/2 valid
+    pool = (stem + 2 - 3) // 2 + 1          # ZeroPadding2D(1) + 3x3/2 max-pool
+    sizes = [pool]
+    for _ in range(3):
+        sizes.append((sizes[-1] - 1) // 2 + 1)
+    return sizes
+
+
+def _check_resnet_structure(ex, model, input_shape, classes):
+    __tracebackhide__ = True
+    expect(tuple(model.input_shape) == (None,) + tuple(input_shape), ex, "the model's input shape",
+           (None,) + tuple(input_shape), tuple(model.input_shape), "X_input = Input(input_shape)")
+    out_shape = tuple(model.output_shape)
+    if out_shape != (None, classes):
+        hint = "the head is GlobalAveragePooling2D followed by Dense(classes, activation='softmax')"
+        if len(out_shape) == 4:
+            hint = "pool the last feature map (GlobalAveragePooling2D) before the Dense layer"
+        raise failure(ex, f"the model's output shape for classes={classes}", (None, classes), out_shape, hint)
+
+    inp = model.inputs[0]
+    adds, stages = _stage_table(model)
+    expect(len(adds) > 0, ex, "residual connections (Add operations) in the model", 16, 0,
+           "build the stages from convolutional_block and identity_block")
+
+    # Stem: the shortcut of the first block leads back to the input through the stem.
+    first_add = adds[0][1]
+    shorter = min(first_add.input_tensors, key=lambda t: len(chain_back(t, inp)[0]))
+    ops, reached = chain_back(shorter, inp)
+    stem_ops = ops[:-2] if _shortcut_kind(first_add) == "conv" else ops
+    stem = kinds_with_fused(stem_ops)
+    want_stem = ["pad", "conv", "bn", "relu", "pad", "maxpool"]
+    if reached and stem != want_stem:
+        hint = "ZeroPadding2D((3, 3)) -> Conv2D(64, (7, 7), strides=(2, 2)) -> BatchNormalization -> ReLU -> ZeroPadding2D((1, 1)) -> MaxPooling2D((3, 3), strides=(2, 2))"
+        if stem == ["pad", "conv", "bn", "pad", "maxpool"]:
+            hint = "the stem needs a ReLU after its BatchNormalization"
+        elif stem == ["pad", "conv", "bn", "relu", "maxpool"]:
+            hint = "pad by one pixel before the 3x3/2 max-pool (ZeroPadding2D((1, 1))), as keras.applications does"
+        elif stem[:1] == ["conv"] and stem_ops and getattr(stem_ops[0], "padding", "") == "same":
+            hint = ("use ZeroPadding2D((3, 3)) and a 'valid' 7x7 conv: padding='same' pads 2 and 3 pixels "
+                    "instead of 3 and 3, which shifts every output")
+        elif "avgpool" in stem:
+            hint = "the stem ends with a max-pool, not an average pool"
+        raise failure(ex, "layers of the stem (before stage 2)", chain_text(want_stem), chain_text(stem), hint)
+    if reached:
+        conv = stem_ops[1]
+        got = (tuple(conv.kernel_size), tuple(conv.strides), conv.filters, conv.padding, bool(conv.use_bias))
+        want = ((7, 7), (2, 2), 64, "valid", True)
+        hint = "Conv2D(64, (7, 7), strides=(2, 2)) after ZeroPadding2D((3, 3)), with its bias (the default)"
+        if got[:4] == want[:4] and not got[4]:
+            hint = "the stem conv keeps its bias (use_bias=True, the default), as in keras.applications.ResNet50"
+        expect(got == want, ex, "the stem convolution (kernel, strides, filters, padding, use_bias)", want, got, hint)
+        pads = (tuple(map(tuple, stem_ops[0].padding)), tuple(map(tuple, stem_ops[4].padding)))
+        expect(pads == (((3, 3), (3, 3)), ((1, 1), (1, 1))), ex, "zero padding before the stem conv and the max-pool",
+               (((3, 3), (3, 3)), ((1, 1), (1, 1))), pads, "ZeroPadding2D((3, 3)) before the conv, ZeroPadding2D((1, 1)) before the pool")
+        pool = stem_ops[5]
+        expect((tuple(pool.pool_size), tuple(pool.strides)) == ((3, 3), (2, 2)), ex,
+               "the stem max-pool (pool_size, strides)", ((3, 3), (2, 2)), (tuple(pool.pool_size), tuple(pool.strides)),
+               "MaxPooling2D((3, 3), strides=(2, 2))")
+
+    got_blocks = [st["blocks"] for st in stages]
+    got_channels = [st["channels"] for st in stages]
+    want_blocks = [b for b, _ in STAGES]
+    want_channels = [c for _, c in STAGES]
+    expect(got_channels == want_channels, ex, "output channels of the stages conv2_x .. conv5_x",
+           want_channels, got_channels, "filters per stage: [64, 64, 256], [128, 128, 512], [256, 256, 1024], [512, 512, 2048]")
+    expect(got_blocks == want_blocks, ex, "number of blocks in each stage", want_blocks, got_blocks,
+           "ResNet-50 has 3, 4, 6 and 3 blocks: one convolutional block followed by identity blocks")
+    got_kinds = [st["kinds"] for st in stages]
+    want_kinds = [["conv"] + ["identity"] * (b - 1) for b in want_blocks]
+    expect(got_kinds == want_kinds, ex, "block types in each stage", want_kinds, got_kinds,
+           "each stage starts with one convolutional_block, then identity_blocks")
+    windows = [tuple(op.kernel_size) for op, _ in walk_nodes(model.outputs)
+               if kind(op) == "conv" and tuple(op.kernel_size) not in ((1, 1), (7, 7))]
+    n_blocks = sum(want_blocks)
+    expect(windows == [(3, 3)] * n_blocks, ex, "window of the middle convolution of every block",
+           f"(3, 3) in all {n_blocks} blocks", f"{windows.count((3, 3))} blocks with (3, 3), others: "
+           f"{sorted(set(windows) - {(3, 3)}) or 'none'}, {n_blocks - len(windows)} blocks with (1, 1)",
+           "call the blocks with f=3")
+    want_sizes = _expected_sizes(input_shape[0])
+    got_sizes = [st["size"][0] for st in stages]
+    if got_sizes != want_sizes:
+        hint = "stage 2 uses s=1 (the max-pool already halved the size); stages 3, 4 and 5 use s=2"
+        if got_sizes[0] == want_sizes[0] - 1:
+            hint = "pad by one pixel before the max-pool (ZeroPadding2D((1, 1)))"
+        raise failure(ex, f"height of the feature maps after each stage for input {tuple(input_shape)}",
+                      want_sizes, got_sizes, hint)
+
+    # Head: Dense(classes, softmax) on GlobalAveragePooling2D.
+    last_op, last_node = producer(model.outputs[0])
+    dense_op, dense_node = last_op, last_node
+    if kind(last_op) == "softmax":
+        dense_op, dense_node = producer(last_node.input_tensors[0])
+    expect(kind(dense_op) == "dense", ex, "the classifier is a Dense layer", "Dense", type(dense_op).__name__,
+           "finish with Dense(classes, activation='softmax')")
+    softmax = kind(last_op) == "softmax" or getattr(getattr(dense_op, "activation", None), "__name__", "") == "softmax"
+    expect(softmax, ex, "the classifier's activation", "softmax",
+           getattr(getattr(dense_op, "activation", None), "__name__", "?"), "Dense(classes, activation='softmax')")
+    pool_prod = producer(dense_node.input_tensors[0])
+    if pool_prod is None or kind(pool_prod[0]) != "gap":
+        got = chain_text([kind(pool_prod[0])]) if pool_prod else "?"
+        hint = "use GlobalAveragePooling2D() before the Dense layer"
+        if got == "Flatten":
+            hint = ("use GlobalAveragePooling2D() instead of AveragePooling2D + Flatten: at 64x64 they agree, "
+                    "at other input sizes they do not")
+        raise failure(ex, "the pooling before the classifier", "GlobalAveragePooling2D", got, hint)
+
+
+def _reference_resnet(input_shape, classes, seed):
+    keras = lazy_keras()
+    reference = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=classes)
+    randomize(reference, np.random.default_rng(seed))
+    return reference
+
+
+def _probes(model):
+    """A sub-model returning the output of the last Add of each stage, the pooled features and the output."""
+    keras = lazy_keras()
+    adds, stages = _stage_table(model)
+    ends, i = [], 0
+    for st in stages:
+        i += st["blocks"]
+        ends.append(adds[i - 1][1].output_tensors[0])
+    last_op, last_node = producer(model.outputs[0])
+    dense_node = last_node if kind(last_op) == "dense" else producer(last_node.input_tensors[0])[1]
+    outputs = ends + [dense_node.input_tensors[0], model.outputs[0]]
+    return keras.Model(model.inputs, outputs)
+
+
+def _compare_resnet(ex, model, input_shape, classes, seed):
+    __tracebackhide__ = True
+    keras = lazy_keras()
+    reference = _reference_resnet(input_shape, classes, seed)
+    try:
+        copy_weights(reference, model)
+    except ValueError as exc:
+        raise failure(ex, f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
+                      "the same layers with the same weight shapes", str(exc),
+                      "the layer named under 'got' is the first that differs from Keras's: compare its kernel size, "
+                      "filters and bias with the table") from None
+    names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
+    probe_m, probe_r = _probes(model), _probes(reference)
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
+    where = f"for input {tuple(input_shape)} and classes={classes}"
+    bare = [keras.ops.convert_to_numpy(t) for t in probe_m(x)]
+    for mode in (False, True):
+        want = [keras.ops.convert_to_numpy(t) for t in probe_r(x, training=mode)]
+        got = [keras.ops.convert_to_numpy(t) for t in probe_m(x, training=mode)]
+        if not mode and not close(bare[-1], want[-1]):
+            raise failure(ex, f"model(x) without `training` {where} must run BatchNorm in inference mode",
+                          short(want[-1]), short(bare[-1]),
+                          "don't pass training=True to BatchNormalization inside the blocks or the model")
+        for name, g, w in zip(names, got, want):
+            if not close(g, w):
+                raise failure(ex, f"values after the {name} with training={mode}, {where}, after copying the weights "
+                                  "of keras.applications.ResNet50 into your model", short(w), short(g),
+                              f"the first difference appears at the {name}; compare that part with the specification "
+                              f"(tolerance: {TOLERANCE})")
+
+
+def _resnet_test(ex, target, configs, seed):
+    __tracebackhide__ = True
+    expect_untampered(ex)
+    fixtures = load_fixtures(exercise=ex)
+    for i, (input_shape, classes) in enumerate(configs):
+        with recording_keras_resnets() as prebuilt:
+            model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=limit('model'))
+        if prebuilt:
+            raise failure(ex, "the network must be built by your function, layer by layer",
+                          "a model made of your stem, the blocks and the head",
+                          f"a model made by keras.applications (Keras's ResNet builder ran and made '{prebuilt[0]}')",
+                          "keras.applications.ResNet50 is the reference this test compares with, so returning it "
+                          "proves nothing: build the stem, the stages from convolutional_block and identity_block, "
+                          "and the head, as the table describes")
+        expect_model(ex, model)
+        _check_resnet_structure(ex, model, input_shape, classes)
+        key = fixture_key(ex, "params", "x".join(map(str, input_shape)), classes)
+        want = int(fixtures[key]) if key in fixtures else None
+        if want is not None:
+            got = int(model.count_params())
+            hint = "compare the stage table: filters per stage and one Dense(classes) head"
+            if want - got == 64:
+                hint = "64 parameters short: the stem's 7x7 conv needs its bias (use_bias=True, the default)"
+            expect(got == want, ex, f"number of parameters for input {tuple(input_shape)}, classes={classes}",
+                   f"{want:,}", f"{got:,}", hint)
+        _compare_resnet(ex, model, input_shape, classes, seed + i)
+    sizes = " and ".join(f"{s[0]}x{s[1]}" for s, _ in configs)
+    passed(ex, f"stem, stages, head, parameters and outputs against keras.applications.ResNet50 at {sizes}")
+
+
+def ResNet50_test(target):
+    """Check ``ResNet50(input_shape, classes)`` at 64x64 (6 classes) and 96x96 (4 classes)."""
+    __tracebackhide__ = True
+    with guarded("ResNet50"):
+        _resnet_test("ResNet50", target, RESNET_CONFIGS, seed=50)
+
+
+def ResNet50_hidden_test(target, seed=None):
+    """Re-check ``ResNet50`` at a fresh input size and number of classes with fresh weights."""
+    __tracebackhide__ = True
+    seed = fresh_seed(seed)
+    rng = np.random.default_rng(seed)
+    side = int(rng.choice([48, 80, 112]))
+    with guarded("ResNet50"):
+        _resnet_test("ResNet50", target, [((side, side, 3), int(rng.integers(2, 12)))], seed)
+
+
+def _make_fixtures(solution, exercise) -> dict:
+    """The parameter count of the reference ResNet50 for each fixed configuration."""
+    return {exercise.key("params", "x".join(map(str, shape)), classes):
+            np.array(solution(input_shape=shape, classes=classes).count_params(), dtype=np.int64)
+            for shape, classes in exercise.fixtures.configs}
+
+
+EXERCISES = (
+    Exercise("ResNet50", "04_resnet50", 10, ResNet50_test, ResNet50_hidden_test,
+             Fixtures(FIXTURES.name, _make_fixtures, tuple(RESNET_CONFIGS))),
+)

@@ -1,0 +1,71 @@
+"""Every environment variable the course reads, in one table, read in one place (``value``).
+
+Values are read when asked for (never cached at import), so a test or the course runner
+can set a variable between two calls.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    doc: str
+
+
+VARIABLES = {
+    v.name: v
+    for v in (
+        Variable(
+            "RESNET_COURSE_FAST",
+            "1: fast mode (tiny epochs and subsets), 0: full mode; unset: follows NBGRADER_EXECUTION",
+        ),
+        Variable(
+            "RESNET_COURSE_PUBLISHED", "1: full mode runs the published recipes at their full size (slow on a CPU)"
+        ),
+        Variable("RESNET_COURSE_HEADLESS", "1: no one watches the cells (set by tools.run_course and the tests)"),
+        Variable(
+            "RESNET_COURSE_METRICS", "a file report_metric appends 'name = value' lines to (set by tools.run_course)"
+        ),
+        Variable(
+            "RESNET_COURSE_CACHE",
+            "folder of the course's own checkpoints and the CIFAR-10 stand-in (default ~/.keras/resnet_course)",
+        ),
+        Variable(
+            "RESNET_COURSE_WEIGHTS",
+            "pretrained weights for notebook 6: 'imagenet', 'course' or unset (ImageNet "
+            "when it can be had, else the course's checkpoint)",
+        ),
+        Variable(
+            "RESNET_COURSE_CIFAR10",
+            "a cifar-10-batches-py folder for notebook 7 (else the Keras cache, else the course's stand-in)",
+        ),
+        Variable("NBGRADER_EXECUTION", "set by nbgrader while it autogrades or validates: fast mode, headless"),
+    )
+}
+FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV = VARIABLES
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def value(name: str) -> str:
+    """The variable's value, stripped ('' when unset); only names of the table."""
+    if name not in VARIABLES:
+        raise KeyError(f"{name} is not one of the course's variables (resnet_course.config.VARIABLES)")
+    return os.environ.get(name, "").strip()
+
+
+def flag(name: str, on: str, off: str):
+    """The switch ``name`` as True, False or None (unset); any other value is an error naming ``on`` and ``off``."""
+    text = value(name).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    if text:
+        raise ValueError(f"{name}={text!r}: use 1 ({on}) or 0 ({off})")
+    return None

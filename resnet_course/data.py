@@ -1,0 +1,211 @@
+"""The shipped photos of hands (Sign Language Digits: 0-5 and the 6-9 target task; classic SIGNS key layout), validation by signer, how every photo is made 64x64, augmentation, one-hot labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .paths import DATASET_DIR
+
+
+class DatasetError(RuntimeError):
+    """A dataset file is missing, unreadable or not in the expected layout."""
+
+
+# --------------------------------------------------------------------------- data
+def _read_split(path: Path, prefix: str):
+    import h5py
+
+    remedy = (
+        "Restore it with `git checkout -- resnet_course/datasets/` or regenerate it with "
+        "`python -m tools.make_dataset` from the repository root."
+    )
+    if not path.is_file():
+        raise DatasetError(f"Dataset file not found: {path}. {remedy}")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in (f"{prefix}_x", f"{prefix}_y") if k not in f]
+            if missing:
+                raise DatasetError(
+                    f"Dataset file {path} has no key(s) {missing}; it holds {sorted(f.keys())}. {remedy}"
+                )
+            x = np.asarray(f[f"{prefix}_x"][:])
+            y = np.asarray(f[f"{prefix}_y"][:])
+            classes = np.asarray(f["list_classes"][:]) if "list_classes" in f else None
+    except DatasetError:
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/ValueError for damaged files
+        raise DatasetError(f"Dataset file {path} could not be read ({type(exc).__name__}: {exc}). {remedy}") from None
+    if x.ndim != 4 or x.shape[-1] != 3 or y.ndim != 1 or len(x) != len(y):
+        raise DatasetError(
+            f"Dataset file {path} has images of shape {x.shape} and labels of shape {y.shape}; "
+            f"expected (m, height, width, 3) and (m,). {remedy}"
+        )
+    return x, y, classes
+
+
+SIGNS_6TO9 = "signs6to9"  # ``load_dataset(name=SIGNS_6TO9)``: the transfer-learning target task (digits 6 to 9)
+IMAGE_SIZE = 64  # side of the course's images, in pixels
+RESAMPLE = "LANCZOS"  # Pillow filter used to shrink photos to IMAGE_SIZE (antialiased)
+
+
+def load_dataset(path=None, name="signs"):
+    """Load the finger-counting photos (digits 0 to 5), or with ``name=SIGNS_6TO9`` the digits 6 to 9.
+
+    Both are real photos of hands from the Sign Language Digits Dataset (Apache-2.0;
+    ``resnet_course/datasets/NOTICE.md`` says where they come from and what was changed), split so
+    that no signer has photos on both sides.
+
+    Args:
+        path: folder holding ``train_<name>.h5`` and ``test_<name>.h5``
+            (default: the course's ``resnet_course/datasets/``).
+        name: ``"signs"`` (digits 0 to 5, the classic SIGNS layout) or ``"signs6to9"``
+            (digits 6 to 9, the transfer-learning target task: 15 training photos per
+            class; labels 0 to 3 stand for the digits in ``classes``).
+
+    Returns:
+        ``(X_train_orig, Y_train_orig, X_test_orig, Y_test_orig, classes)``:
+        images of shape ``(m, 64, 64, 3)`` (uint8), labels of shape ``(1, m)``
+        (int64) and the class values (the digits).
+
+    Raises:
+        DatasetError: a file is missing, damaged or not in the classic layout;
+            the message names the file and how to restore it.
+    """
+    folder = Path(path) if path is not None else DATASET_DIR
+    X_train, y_train, classes = _read_split(folder / f"train_{name}.h5", "train_set")
+    X_test, y_test, test_classes = _read_split(folder / f"test_{name}.h5", "test_set")
+    if classes is None:
+        classes = test_classes if test_classes is not None else np.unique(np.concatenate([y_train, y_test]))
+    return X_train, y_train.reshape(1, -1), X_test, y_test.reshape(1, -1), classes
+
+
+def load_signers(path=None, name="signs"):
+    """``(train_signers, test_signers)``: the signer id of every photo of ``load_dataset(path, name)``.
+
+    Photos of one signer share an id; no id appears on both sides of the split. Use it
+    to hold out a validation split by signer (``signer_split``).
+    """
+    import h5py
+
+    folder = Path(path) if path is not None else DATASET_DIR
+    ids = []
+    for split in ("train", "test"):
+        file = folder / f"{split}_{name}.h5"
+        with h5py.File(file, "r") as f:
+            if f"{split}_set_signer" not in f:
+                raise DatasetError(
+                    f"Dataset file {file} has no signer ids ({split}_set_signer); "
+                    "rebuild it with `python -m tools.make_dataset`."
+                )
+            ids.append(np.asarray(f[f"{split}_set_signer"][:]))
+    return ids[0], ids[1]
+
+
+def signer_split(signers, fraction=0.2, seed=0):
+    """A boolean mask that holds out about ``fraction`` of the signers (all their photos) for validation.
+
+    Choosing a recipe on a validation split drawn this way, never on the test split,
+    measures what the network does on hands it has not seen.
+    """
+    signers = np.asarray(signers)
+    ids = np.unique(signers)
+    held = np.random.default_rng(seed).choice(ids, size=max(1, round(fraction * len(ids))), replace=False)
+    return np.isin(signers, held)
+
+
+AUGMENTATION_LEVELS = ("none", "flips", "geometry", "photos")
+
+
+def augmentation_layers(level="photos"):
+    """The course's data augmentation for photos of hands, as a list of Keras layers (ResNet-50 notebook).
+
+    Each level adds to the one before: ``"flips"`` (left and right hands),
+    ``"geometry"`` (rotations up to 14 degrees, zoom from 15 % closer to 30 % farther,
+    shifts up to 10 %, borders filled with the nearest pixel: other framing),
+    ``"photos"`` (brightness, contrast, saturation and hue: other cameras and light).
+    ``"photos"`` is what notebook 4 uses and the course's pretrained checkpoint was
+    trained with; the levels were compared on a validation split of signers
+    (``tools/calibrate_dataset.py``). Inputs are images scaled to [0, 1].
+    """
+    from keras import layers
+
+    if level not in AUGMENTATION_LEVELS:
+        raise ValueError(f"level must be one of {AUGMENTATION_LEVELS}, got {level!r}")
+    chosen = AUGMENTATION_LEVELS[: AUGMENTATION_LEVELS.index(level) + 1]
+    stack = []
+    if "flips" in chosen:
+        stack += [layers.RandomFlip("horizontal", seed=1)]
+    if "geometry" in chosen:
+        stack += [
+            layers.RandomRotation(0.04, fill_mode="nearest", seed=2),
+            layers.RandomZoom((-0.15, 0.3), fill_mode="nearest", seed=3),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=4),
+        ]
+    if "photos" in chosen:
+        stack += [
+            layers.RandomBrightness(0.25, value_range=(0, 1), seed=5),
+            layers.RandomContrast(0.3, seed=6),
+            layers.RandomSaturation((0.3, 0.7), value_range=(0, 1), seed=7),
+            layers.RandomHue(0.05, value_range=(0, 1), seed=8),
+        ]
+    return stack
+
+
+def prepare_photo(image, size=IMAGE_SIZE):
+    """Prepare one photo exactly as the course's training photos were prepared.
+
+    Steps: turn it upright by its EXIF orientation, composite transparency on
+    white and convert grey or palette images to RGB, crop the largest centred
+    square, and shrink (or enlarge) it to ``size`` x ``size`` with Pillow's Lanczos filter.
+
+    Args:
+        image: a path or binary file object Pillow reads (JPEG, PNG, ...), or a ``PIL.Image``.
+        size: output side in pixels.
+
+    Returns:
+        ``(array, steps)``: a uint8 array ``(size, size, 3)`` and a list of
+        sentences saying what was done.
+    """
+    from PIL import Image, ImageOps
+
+    img = image if isinstance(image, Image.Image) else Image.open(image)
+    steps = [f"read a {img.width}x{img.height} {img.format or 'image'} in mode {img.mode}"]
+    orientation = img.getexif().get(0x0112, 1)
+    if orientation not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+        steps.append(f"turned it upright (EXIF orientation {orientation}): now {img.width}x{img.height}")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba).convert("RGB")
+        steps.append("placed its transparent parts on white")
+    elif img.mode != "RGB":
+        steps.append(f"converted {img.mode} to RGB")
+        img = img.convert("RGB")
+    side = min(img.size)
+    if img.width != img.height:
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        steps.append(f"cropped the centred {side}x{side} square (the hand should fill it, as in the training photos)")
+    if side != size:
+        img = img.resize((size, size), getattr(Image.Resampling, RESAMPLE))
+        steps.append(f"resized it to {size}x{size} with the {RESAMPLE.title()} filter")
+    return np.asarray(img, dtype=np.uint8), steps
+
+
+def convert_to_one_hot(Y, C):
+    """One-hot encode labels.
+
+    Args:
+        Y: integer labels of shape ``(1, m)`` or ``(m,)``.
+        C: number of classes.
+
+    Returns:
+        Array of shape ``(C, m)``; transpose it for Keras, which wants ``(m, C)``.
+    """
+    Y = np.asarray(Y).reshape(-1).astype(int)
+    if Y.size and (Y.min() < 0 or Y.max() >= C):
+        raise ValueError(f"labels must lie in [0, {C - 1}], got values from {Y.min()} to {Y.max()}")
+    return np.eye(C)[Y].T

@@ -1,0 +1,101 @@
+"""Every use of Keras's private API, so that a Keras upgrade touches this file only.
+
+The course reads the functional graph (``_keras_history``, ``_inbound_nodes``), builds
+reference blocks with ``keras.applications``' own code (``keras.src.applications.resnet``),
+records the models Keras's ResNet builder makes, and finds the folder ``KERAS_HOME``
+points to.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def producer(tensor):
+    """The ``(operation, node)`` that produced a symbolic Keras tensor, or ``None`` for a model input."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or history.operation is None:
+        return None
+    op = history.operation
+    if type(op).__name__ == "InputLayer":
+        return None
+    return op, op._inbound_nodes[history.node_index]
+
+
+def walk_nodes(outputs, branch_key=None):
+    """All ``(operation, node)`` pairs reachable from ``outputs``, inputs before users (topological order).
+
+    Args:
+        outputs: symbolic tensors, e.g. ``model.outputs``.
+        branch_key: optional function of a tensor; where a node has several inputs,
+            they are walked in descending order of this key (stable: ties keep the
+            node's input order). By default, in the node's input order.
+    """
+    order, seen = [], set()
+
+    def visit(tensor) -> None:
+        prod = producer(tensor)
+        if prod is None or id(prod[1]) in seen:
+            return
+        seen.add(id(prod[1]))
+        inputs = list(prod[1].input_tensors)
+        for t in sorted(inputs, key=branch_key, reverse=True) if branch_key else inputs:
+            visit(t)
+        order.append(prod)
+
+    for out in outputs:
+        visit(out)
+    return order
+
+
+def graph_depth(tensor, cache: dict) -> int:
+    """The number of operations on the longest path from a model input to ``tensor`` (``cache``: by node)."""
+    prod = producer(tensor)
+    if prod is None:
+        return 0
+    key = id(prod[1])
+    if key not in cache:
+        cache[key] = 1 + max((graph_depth(t, cache) for t in prod[1].input_tensors), default=0)
+    return cache[key]
+
+
+def residual_block_v1(*args, **kwargs):
+    """``keras.applications``' ResNet (V1) bottleneck block."""
+    from keras.src.applications.resnet import residual_block_v1 as block
+
+    return block(*args, **kwargs)
+
+
+def residual_block_v2(*args, **kwargs):
+    """``keras.applications``' ResNet V2 (pre-activation) block."""
+    from keras.src.applications.resnet import residual_block_v2 as block
+
+    return block(*args, **kwargs)
+
+
+@contextmanager
+def recording_keras_resnets():
+    """Record every model that Keras's own ResNet builder makes (``keras.applications.ResNet50``
+    and its siblings all call ``keras.src.applications.resnet.ResNet``) inside the ``with``."""
+    from keras.src.applications import resnet
+
+    built, original = [], resnet.ResNet
+
+    def recording(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(model.name)
+        return model
+
+    resnet.ResNet = recording
+    try:
+        yield built
+    finally:
+        resnet.ResNet = original
+
+
+def keras_home() -> Path:
+    """The folder ``KERAS_HOME`` points to (``~/.keras`` by default), as ``keras.utils.get_file`` uses it."""
+    from keras.src.backend import config as keras_config
+
+    return Path(keras_config.keras_home())
