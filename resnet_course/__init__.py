@@ -1,0 +1,1 @@
+"""The course's Python package (grading tools; see resnet_course/grading/)."""
