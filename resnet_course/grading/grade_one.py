@@ -1,12 +1,12 @@
 """Grade one student's submission of one assignment: a submission folder in, a results file out.
 
-    python -m resnet_course.grading.grade_one SUBMISSION_FOLDER --assignment A --course COURSE --out R.json
+    python -m resnet_course.grading.grade_one submitted/<student> [--assignment A ...] --course COURSE --out R.json
 
-``SUBMISSION_FOLDER`` holds the student's notebooks of assignment ``A`` (``submitted/<student>/<A>/``);
-``COURSE`` is the course folder (its ``notebooks/<A>/`` release names the graded cells; its
+``submitted/<student>/<A>/`` holds the student's notebooks of assignment ``A`` (default: every assignment
+folder there); ``COURSE`` is the course folder (its ``notebooks/<A>/`` release names the graded cells; its
 ``nbgrader_config.py`` gives the cell time limits). The notebooks are copied into a private scratch
-folder and run in a sandbox (``sandbox``); the judge (``judge``) checks every exercise from this
-process. The results file holds, per notebook, each cell's outputs from the sandbox (untrusted, shown
+folder and run in ONE sandbox (one Python, so TensorFlow starts once per student); the judge
+(``judge``) checks every exercise from this process. The results file holds, per notebook, each cell's outputs from the sandbox (untrusted, shown
 as feedback only) and each graded cell's verdict from the judge, plus what the sandbox did (exit,
 seconds, peak memory, limits hit). ``tools.grade autograde`` writes them into nbgrader's gradebook.
 ``--unsandboxed`` runs the notebooks as a plain child process (same judge; no isolation): the results
@@ -78,32 +78,36 @@ def job_cells(nb: dict, timeout) -> list[dict]:
     return cells
 
 
-def grade(submission: Path, assignment: str, course: Path, limits: sandbox.Limits | None = None,
+def grade(student: Path, assignments: list[str], course: Path, limits: sandbox.Limits | None = None,
           sandboxed: bool = True, call_timeout: float = 300.0) -> dict:
-    """Run the submission in a sandbox and judge every graded cell; the results (see the module doc)."""
+    """Run a student's submissions of ``assignments`` (``student/<assignment>/*.ipynb``) in one sandbox and judge
+    every graded cell; the results (see the module doc), notebooks keyed ``<assignment>/<notebook file>``."""
     limits = limits or sandbox.Limits()
     start = time.time()
-    release = course / "notebooks" / assignment
     timeout = cell_timeout(course)
-    results = {"assignment": assignment, "sandboxed": sandboxed, "notebooks": {}}
+    results = {"student": student.name, "sandboxed": sandboxed, "notebooks": {}}
     scratch = Path(tempfile.mkdtemp(prefix="resnet-grading-"))
     try:
         (scratch / "submission").mkdir()
         job = {"scratch": "/scratch" if sandboxed else str(scratch), "output_cap": 100_000, "notebooks": []}
         plan = {}
-        for path in sorted(submission.glob("*.ipynb")):
-            if not (release / path.name).is_file() or path.is_symlink():
-                continue
-            try:
-                nb = json.loads(path.read_text())
-                cells = job_cells(nb, timeout)
-            except Exception as exc:  # noqa: BLE001 - an unreadable notebook is reported, not run
-                results["notebooks"][path.name] = {"error": f"not a readable notebook ({type(exc).__name__})"}
-                continue
-            shutil.copyfile(path, scratch / "submission" / path.name)
-            exercises = graded_exercises(release / path.name)
-            plan[path.name] = exercises
-            job["notebooks"].append({"file": path.name, "cells": cells, "exercises": [e for _, e in exercises]})
+        for assignment in assignments:
+            release = course / "notebooks" / assignment
+            for path in sorted((student / assignment).glob("*.ipynb")):
+                key = f"{assignment}/{path.name}"
+                if not (release / path.name).is_file() or path.is_symlink():
+                    continue
+                try:
+                    nb = json.loads(path.read_text())
+                    cells = job_cells(nb, timeout)
+                except Exception as exc:  # noqa: BLE001 - an unreadable notebook is reported, not run
+                    results["notebooks"][key] = {"error": f"not a readable notebook ({type(exc).__name__})"}
+                    continue
+                (scratch / "submission" / assignment).mkdir(exist_ok=True)
+                shutil.copyfile(path, scratch / "submission" / key)
+                exercises = graded_exercises(release / path.name)
+                plan[key] = exercises
+                job["notebooks"].append({"file": key, "cells": cells, "exercises": [e for _, e in exercises]})
         (scratch / "job.json").write_text(json.dumps(job))
         results["sandbox"] = run_and_judge(scratch, job, plan, limits, sandboxed, call_timeout, results)
     finally:
@@ -143,7 +147,7 @@ def run_and_judge(scratch: Path, job: dict, plan: dict, limits, sandboxed: bool,
         pass
     report = run.finish()
     for name in plan:
-        path = scratch / "run" / f"{name}.json"
+        path = scratch / "run" / f"{name.replace('/', '__')}.json"
         try:
             if path.is_symlink() or path.stat().st_size > 50 << 20:
                 raise ValueError("not a plain file of reasonable size")
@@ -156,8 +160,9 @@ def run_and_judge(scratch: Path, job: dict, plan: dict, limits, sandboxed: bool,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("submission", type=Path)
-    parser.add_argument("--assignment", required=True)
+    parser.add_argument("student", type=Path, help="the student's submission folder (submitted/<student>/)")
+    parser.add_argument("--assignment", action="append", help="an assignment to grade (repeat; default: every "
+                                                               "assignment folder the student has)")
     parser.add_argument("--course", type=Path, default=CODE_ROOT)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--unsandboxed", action="store_true", help="no sandbox (student code runs with your rights)")
@@ -170,14 +175,15 @@ def main(argv=None) -> int:
         except sandbox.SandboxUnavailable as exc:
             raise SystemExit(f"cannot grade in a sandbox: {exc}") from None
     limits = sandbox.Limits(wall_seconds=args.wall_seconds, memory_bytes=args.memory_mb * 2**20)
-    results = grade(args.submission.resolve(), args.assignment, args.course.resolve(), limits,
-                    sandboxed=not args.unsandboxed)
+    student = args.student.resolve()
+    names = args.assignment or sorted(p.name for p in student.iterdir() if p.is_dir())
+    results = grade(student, names, args.course.resolve(), limits, sandboxed=not args.unsandboxed)
     args.out.write_text(json.dumps(results, indent=1))
     if args.unsandboxed:
         print("UNSANDBOXED: the student's code ran with your rights (--unsandboxed)")
     passed = sum(v["passed"] for nb in results["notebooks"].values() for v in nb.get("verdicts", {}).values())
     total = sum(len(nb.get("verdicts", {})) for nb in results["notebooks"].values())
-    print(f"{args.submission}: {passed}/{total} graded cells pass, {results['seconds']:.1f} s -> {args.out}")
+    print(f"{student.name}: {passed}/{total} graded cells pass, {results['seconds']:.1f} s -> {args.out}")
     return 0
 
 

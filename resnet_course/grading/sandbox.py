@@ -176,7 +176,8 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
-    for extra in ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl"):
+    for extra in ("/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu", "/sys/fs/cgroup/cpu",
+                  "/sys/fs/cgroup/cpuset"):
         if Path(extra).exists():
             cmd += ["--ro-bind", extra, extra]
     made = set()
