@@ -20,6 +20,7 @@ import json
 import select
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 from resnet_course.grading import codec
@@ -88,17 +89,21 @@ class Channel:
         request = {"id": number, "notebook": notebook, "name": name, "folder": inside, "timeout": timeout,
                    "args": [enc(a) for a in args], "kwargs": {k: enc(v) for k, v in kwargs.items()}}
         _share(folder)
+        reply = self.send(request, timeout)
+        return reply, folder, [v for v in inputs if v is not None], list(args) + list(kwargs.values())
+
+    def send(self, request: dict, timeout: float) -> dict:
+        """Send one request and wait for its reply (at most the call's time limit and a grace period)."""
         try:
             self.requests.write(codec.dumps(request))
             self.requests.flush()
             while True:
                 reply = self.read(timeout + CALL_GRACE)
-                if reply.get("id") == number:
-                    break
+                if reply.get("id") == request["id"]:
+                    return reply
         except (SandboxGone, BrokenPipeError, OSError) as exc:
             self.dead = f"the sandbox stopped answering: {exc}"
             raise SandboxGone(self.dead) from None
-        return reply, folder, [v for v in inputs if v is not None], list(args) + list(kwargs.values())
 
 
 def _share(folder: Path) -> None:
@@ -132,6 +137,12 @@ class Proxy:
 
     def __call__(self, *args, **kwargs):
         reply, folder, inputs, originals = self.channel.call(self.notebook, self.__name__, args, kwargs, self.timeout)
+        try:
+            return self._result(reply, folder, inputs, originals)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _result(self, reply, folder, inputs, originals):
         if "error" in reply:
             message = str(reply.get("message", ""))[:2000]
             line = reply.get("line")
@@ -145,8 +156,6 @@ class Proxy:
                 _copy_state(original, codec.decode(state, folder, safe=True))
         except codec.Refused as exc:
             raise TypeError(str(exc)) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
         return result
 
 
@@ -177,13 +186,22 @@ def _copy_state(dst, src) -> None:
 
 
 def judge(channel: Channel, notebook: str, name: str, timeout: float = 300.0) -> dict:
-    """Run every check of exercise ``name``; ``{"passed", "output", "message"}`` (output: what the checks printed)."""
+    """Run every check of exercise ``name``; ``{"passed", "output", "message", "seconds"}`` (output: what the checks
+    printed)."""
+    start = time.time()
+    verdict = _judge(channel, notebook, name, timeout)
+    verdict["seconds"] = round(time.time() - start, 1)
+    return verdict
+
+
+def _judge(channel: Channel, notebook: str, name: str, timeout: float) -> dict:
     from test_utils import CheckFailure, failure
 
     proxy = Proxy(channel, notebook, name, timeout)
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")                      # Keras's warnings are not the student's
             for check in checks(name):
                 check(proxy)
     except CheckFailure as exc:

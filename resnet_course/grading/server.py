@@ -95,6 +95,7 @@ def run_notebook(path: Path, cells: list, exercises: list, cap: int) -> tuple[di
             continue
         stdout, stderr = Bounded(cap), Bounded(cap)
         shell.display_pub.outputs = []
+        began = time.time()
         error = None
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
@@ -110,7 +111,8 @@ def run_notebook(path: Path, cells: list, exercises: list, cap: int) -> tuple[di
             sys.stdout, sys.stderr = old
         outputs = _outputs(stdout, stderr, [{"data": o.get("data") if isinstance(o, dict) else o.data}
                                             for o in shell.display_pub.outputs], error)
-        results.append({"id": cell.get("id"), "index": cell["index"], "outputs": outputs})
+        results.append({"id": cell.get("id"), "index": cell["index"], "outputs": outputs,
+                        "seconds": round(time.time() - began, 2)})
     for name in exercises:
         functions.setdefault(name, shell.user_ns.get(name))
     return functions, results
