@@ -189,3 +189,175 @@ ADVERSARIES = [
     Adversary("corrupt", "a file that is not a notebook (truncated JSON)", FIRST, None,
               (("autograde", "not a readable notebook"),), raw='{"cells": [{"cell_type": "code", "sou'),
 ]
+
+
+# =============================================================================================================
+# Sandbox attacks (issue 15): each class of attack that worked against the in-kernel grader. The student's
+# notebook now runs in a sandbox (resnet_course/grading/sandbox.py) and a judge outside it runs the checks
+# (resnet_course/grading/judge.py); every entry here must score 0 for its target, and the round trip checks
+# that nothing outside the sandbox changed (course files, other students' rows and submissions, processes,
+# network). Each attack's function ends wrong (returns None) when the attack fails, so a score of 0 is the
+# attack failing, not the function being right by accident.
+SANDBOX_PROBE_PORT_ENV = "RESNET_COURSE_PROBE_PORT"   # a port on the host's loopback the round trip listens on
+
+
+def _attack(ex, body: str, at_cell: str = "") -> str:
+    """An answer cell: ``at_cell`` runs when the notebook runs, ``body`` when the grader calls the function."""
+    indented = "\n".join("    " + line for line in body.strip().splitlines())
+    return f"{at_cell.strip()}\n\n\ndef {ex}(*args, **kwargs):\n{indented}\n    return None\n"
+
+
+def _reads_solutions(ex, ref):
+    # Walk up from the working folder and from public_tests.__file__ to source/<assignment>/*.ipynb and exec the
+    # reference solution of this exercise.
+    return _attack(ex, f"""
+import glob, json, os, public_tests
+starts = [os.getcwd(), os.path.dirname(public_tests.__file__), '/', '/work', '/root', '/tmp']
+for start in starts:
+    folder = start
+    for _ in range(6):
+        for path in glob.glob(os.path.join(folder, 'source', '*', '*.ipynb')):
+            for cell in json.load(open(path))['cells']:
+                if cell.get('metadata', {{}}).get('nbgrader', {{}}).get('grade_id') == '{ex}':
+                    namespace = {{}}
+                    exec(''.join(cell['source']).replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''),
+                         globals(), namespace)
+                    return namespace['{ex}'](*args, **kwargs)
+        folder = os.path.dirname(folder)
+""")
+
+
+def _reads_frames(ex, ref):
+    # Return the expected value the checker computed before calling us, found in its frames; and sys.settrace to
+    # rewrite the checker's locals.
+    return _attack(ex, """
+import sys
+frame = sys._getframe(1)
+while frame is not None:
+    for name in ('expected', 'expected_plain', 'expected_residual', 'expected_inf', 'want', 'reference'):
+        if name in frame.f_locals:
+            return frame.f_locals[name]
+    frame = frame.f_back
+sys.settrace(lambda *a: None)
+""")
+
+
+def _disarms_checks(ex, ref):
+    # Replace importlib.reload, builtins.__import__, sys.modules entries and the tamper guard's baseline.
+    return _attack(ex, "", at_cell="""
+import builtins, importlib, sys, types
+import numpy, test_utils
+test_utils._LIBRARY_SNAPSHOT.clear()
+numpy.allclose = lambda *a, **k: True
+importlib.reload = lambda module: module
+_import = builtins.__import__
+fake = types.ModuleType('public_tests')
+fake.__getattr__ = lambda name: (lambda *a, **k: print('[PASS] all checks passed'))
+sys.modules['public_tests'] = fake
+builtins.__import__ = lambda name, *a, **k: fake if name == 'public_tests' else _import(name, *a, **k)
+""")
+
+
+def _writes_where_grading_reads(ex, ref):
+    # The gradebook, the course's public_tests.py, a .pth in site-packages, other students' folders.
+    return _attack(ex, "", at_cell="""
+import glob, os, site, sqlite3, sys, public_tests
+def _try(f):
+    try:
+        f()
+    except Exception as exc:
+        print('refused:', type(exc).__name__)
+folders = [os.getcwd(), os.path.dirname(public_tests.__file__), '/work', '/tmp', '/']
+for start in folders:
+    folder = start
+    for _ in range(6):
+        for db in glob.glob(os.path.join(folder, 'gradebook.db')):
+            _try(lambda: sqlite3.connect(db).execute('update grade set auto_score = 100'))
+        for sub in glob.glob(os.path.join(folder, 'submitted', '*', '*', '*.ipynb')) + \\
+                glob.glob(os.path.join(folder, 'autograded', '*', '*', '*.ipynb')):
+            _try(lambda: open(sub, 'w').write('{}'))
+        folder = os.path.dirname(folder)
+_try(lambda: open(public_tests.__file__, 'a').write('\\ndef _x(): pass\\n'))
+for packages in site.getsitepackages() + [os.path.dirname(os.__file__)]:
+    _try(lambda: open(os.path.join(packages, 'zz_attack.pth'), 'w').write('import os\\n'))
+""")
+
+
+def _kills_its_parent(ex, ref):
+    # Kill the grader: the parent, every process it can signal, and a fork bomb.
+    return _attack(ex, """
+import os, signal
+for pid in (os.getppid(), 1):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except Exception:
+        pass
+try:
+    os.kill(-1, signal.SIGKILL)
+except Exception:
+    pass
+""")
+
+
+def _lingers(ex, ref):
+    # A child that outlives the notebook and keeps writing, detached from the session.
+    return _attack(ex, "", at_cell="""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while True:
+            try:
+                open('/tmp/still_here', 'a').write('x')
+            except Exception:
+                pass
+            time.sleep(0.5)
+    os._exit(0)
+""")
+
+
+def _floods_output(ex, ref):
+    # One 50 MB line, then 3 GB held: the output cap and the memory limit.
+    return _attack(ex, """
+print('x' * 50_000_000)
+hold = []
+while True:
+    hold.append(bytearray(100_000_000))
+""")
+
+
+def _reaches_network(ex, ref):
+    # The host's loopback (where the round trip listens) and the outside world.
+    return _attack(ex, "", at_cell=f"""
+import os, socket
+for address in (('127.0.0.1', int(os.environ.get('{SANDBOX_PROBE_PORT_ENV}', '1'))), ('1.1.1.1', 53)):
+    try:
+        socket.create_connection(address, timeout=2).sendall(b'reached')
+        print('reached', address)
+    except Exception as exc:
+        print('no network:', type(exc).__name__)
+""")
+
+
+ADVERSARIES += [
+    Adversary("reads_solutions", "walks up to source/<assignment>/*.ipynb (from the working folder and from "
+              "public_tests.__file__) and runs the reference solution", FIRST, "zero", (("graded", "returned None"),),
+              answer=_reads_solutions),
+    Adversary("reads_frames", "returns the expected value found in the checker's frames (sys._getframe) and sets "
+              "sys.settrace", FIRST, "zero", (("graded", "returned None"),), answer=_reads_frames),
+    Adversary("disarms_checks", "clears the tamper guard's baseline, patches numpy, importlib.reload, "
+              "builtins.__import__ and sys.modules['public_tests']", FIRST, "zero", (("graded", "returned None"),),
+              answer=_disarms_checks),
+    Adversary("writes_where_grading_reads", "writes gradebook.db, public_tests.py, a .pth in site-packages and "
+              "other students' submitted/ and autograded/ notebooks", FIRST, "zero", (("graded", "returned None"),),
+              answer=_writes_where_grading_reads),
+    Adversary("kills_its_parent", "kills its parent, pid 1 and every process it can signal when called",
+              ("build_cnn",), "zero", (("graded", "run ended before this exercise could be checked"),),
+              answer=_kills_its_parent),
+    Adversary("lingers", "forks a detached process that keeps writing after the notebook ends", FIRST, "zero",
+              (("graded", "returned None"),), answer=_lingers),
+    Adversary("floods_output", "prints one 50 MB line, then holds memory until the limit", ("build_cnn",), "zero",
+              (("graded", "run ended before this exercise could be checked"),), answer=_floods_output),
+    Adversary("reaches_network", "connects to the host's loopback and to the internet", FIRST, "zero",
+              (("graded", "returned None"),), answer=_reaches_network),
+]
