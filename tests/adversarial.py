@@ -152,14 +152,14 @@ ADVERSARIES = [
     # ---- cheating
     Adversary("redefines_tests", "a wrong answer, and the answer cell redefines the test functions and "
               "monkeypatches public_tests and test_utils so that they always pass", EVERY, "zero",
-              (("graded", "replaced by a function written in the notebook"),), answer=_redefines_tests),
+              (("graded", "returned None"),), answer=_redefines_tests),   # the judge never sees the patches
     Adversary("patches_numpy", "BatchNorm hard-wired to training mode, and numpy.allclose and numpy.max replaced so "
               "that every comparison passes", ("identity_block",), "zero",
-              (("graded", "numpy.max was replaced"),), answer=_patches_numpy),
+              (("graded", "don't pass training=True"),), answer=_patches_numpy),   # the judge's numpy is its own
     Adversary("replays_fixtures", "reads the fixtures file and replays the visible test's expected outputs; "
               "no final ReLU for any other input", ("identity_block",), "zero",
-              (("graded", "[PASS] identity_block: all checks passed"), ("graded", "fresh configuration")),
-              answer=_replays_fixtures),
+              (("graded", "could not be loaded without running code written in the notebook"),),
+              answer=_replays_fixtures),        # its Replay layer is a class written in the notebook: refused
     Adversary("visible_configs_only", "right only for the visible test's three configurations (hard-coded)",
               ("convolutional_block",), "zero",
               (("graded", "[PASS] convolutional_block: all checks passed"), ("graded", "fresh configuration")),

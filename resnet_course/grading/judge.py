@@ -143,6 +143,8 @@ class Proxy:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _result(self, reply, folder, inputs, originals):
+        if isinstance(reply.get("printed"), str) and reply["printed"]:
+            print(reply["printed"][:100_000], end="")      # what the function printed: feedback on stdout only
         if "error" in reply:
             message = str(reply.get("message", ""))[:2000]
             line = reply.get("line")
