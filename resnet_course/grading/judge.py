@@ -154,8 +154,12 @@ class Proxy:
             raise _exception(reply.get("error"), message)
         try:
             result = codec.decode(reply.get("result"), folder, inputs, safe=True)
-            for original, state in zip([o for o in originals if _is_model(o)], reply.get("states") or []):
+            models = [o for o in originals if _is_model(o)]
+            for original, state in zip(models, reply.get("states") or []):
                 _copy_state(original, codec.decode(state, folder, safe=True))
+            shared = reply.get("shared") if isinstance(reply.get("shared"), list) else []
+            if models and _is_model(result) and shared:
+                result = _reuse_layers(result, models, {str(name) for name in shared})
         except codec.Refused as exc:
             raise TypeError(str(exc)) from None
         return result
@@ -185,6 +189,46 @@ def _copy_state(dst, src) -> None:
         dst.compile_from_config(src.get_compile_config())
     elif getattr(src, "optimizer", None) is not None:
         dst.compile(optimizer=src.optimizer.__class__.from_config(src.optimizer.get_config()), loss=src.loss)
+
+
+def _reuse_layers(result, models: list, shared: set):
+    """``result`` rebuilt on the judge's own layers where it holds layers of the models passed to the function.
+
+    A function that builds a new model from a model it was given (transfer learning) returns, through the
+    sandbox, copies of that model's layers; the checks ask whether the new model holds the given layers
+    themselves. Each layer the sandbox reports as one of the given layers (``shared``: names) with the name
+    and class of a layer of ``models`` is replaced by that layer (its weights and trainable flag copied onto it
+    first), nested models rebuilt the same way. (The sandbox could claim sharing falsely; the model would then
+    be graded as built on the given layers with the weights it returned, which is what it computes.)
+    """
+    import keras
+
+    ours = {}
+    for model in models:
+        for layer in _layers(model):
+            ours.setdefault(layer.name, layer)
+
+    def mapped(op):
+        original = ours.get(op.name) if op.name in shared else None
+        if original is None or type(original) is not type(op):
+            return rebuild(op) if isinstance(op, keras.Model) else op
+        if original.weights and len(original.weights) == len(op.weights) and not isinstance(op, keras.Model):
+            original.set_weights(op.get_weights())
+        original.trainable = op.trainable
+        return original
+
+    def rebuild(model):
+        if not hasattr(model, "_run_through_graph"):
+            return model
+        inputs = [keras.Input(tuple(t.shape[1:]), dtype=t.dtype) for t in model.inputs]
+        out = model._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=mapped)
+        new = keras.Model(inputs if len(inputs) > 1 else inputs[0], out, name=model.name)
+        new.trainable = model.trainable
+        if getattr(model, "compiled", False) and model.get_compile_config():
+            new.compile_from_config(model.get_compile_config())
+        return new
+
+    return rebuild(result)
 
 
 def judge(channel: Channel, notebook: str, name: str, timeout: float = 300.0) -> dict:

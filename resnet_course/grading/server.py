@@ -160,7 +160,16 @@ def call(function, request: dict, cap: int) -> dict:
     except Exception as exc:  # noqa: BLE001
         return {"error": "EncodingError", "message": f"the result could not be sent to the grader: "
                                                      f"{type(exc).__name__}: {str(exc)[:300]}"}
-    return {"result": encoded, "states": states, "printed": stdout.value()[:4000]}
+    return {"result": encoded, "states": states, "shared": _shared_layers(result, models),
+            "printed": stdout.value()[:100_000]}
+
+
+def _shared_layers(result, models: list) -> list:
+    """Names of the layers of a returned model that ARE layers of the models passed in (not copies)."""
+    if not models or not hasattr(result, "_flatten_layers"):
+        return []
+    given = {id(layer) for model in models for layer in model._flatten_layers(include_self=True, recursive=True)}
+    return [layer.name for layer in result._flatten_layers(include_self=False, recursive=True) if id(layer) in given]
 
 
 def _release_memory() -> None:
