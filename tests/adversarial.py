@@ -7,7 +7,8 @@ solutions) and changes it for the exercises the entry targets: every graded
 exercise of the course (``EVERY``), the course's first one (``FIRST``; the cheapest
 notebook to grade), or named exercises (skipped when the course has none of them).
 ``score`` is what the targeted exercise's graded cell must get ("full" or "zero");
-every other graded cell of the submitted notebooks must keep full marks. ``evidence``
+every other graded cell of the submitted notebooks must keep full marks, except with
+"notebook-zero" (a notebook that ends its sandbox: all its graded cells get 0). ``evidence``
 is text that must appear in the graded cell's output ("graded"), in the answer cell's
 output ("answer"), or in what ``tools.grade autograde`` prints ("autograde").
 Entries with ``score=None`` are not graded at all: the instructor gets an instruction.
@@ -28,7 +29,7 @@ class Adversary:
     id: str                       # also the student id
     what: str
     targets: object               # EVERY, FIRST or a tuple of exercise names
-    score: str | None             # "full", "zero", or None (not graded; see evidence)
+    score: str | None             # "full", "zero", "notebook-zero", or None (not graded; see evidence)
     evidence: tuple = ()          # (where, text) or (where, text, exercise) tuples; default: the first target
     answer: object = None         # (exercise, reference answer code) -> the submitted answer cell
     notebook: object = None       # (notebook node, exercise) -> None: further edits
@@ -284,8 +285,8 @@ for packages in site.getsitepackages() + [os.path.dirname(os.__file__)]:
 
 
 def _kills_its_parent(ex, ref):
-    # Kill the grader: the parent, every process it can signal, and a fork bomb.
-    return _attack(ex, """
+    # Kill the grader while the notebook runs: the parent, pid 1, every process it can signal, then itself.
+    return _attack(ex, "", at_cell="""
 import os, signal
 for pid in (os.getppid(), 1):
     try:
@@ -296,6 +297,7 @@ try:
     os.kill(-1, signal.SIGKILL)
 except Exception:
     pass
+os.kill(os.getpid(), signal.SIGKILL)
 """)
 
 
@@ -317,8 +319,8 @@ if os.fork() == 0:
 
 
 def _floods_output(ex, ref):
-    # One 50 MB line, then 3 GB held: the output cap and the memory limit.
-    return _attack(ex, """
+    # While the notebook runs: one 50 MB line, then memory held until the limit.
+    return _attack(ex, "", at_cell="""
 print('x' * 50_000_000)
 hold = []
 while True:
@@ -351,12 +353,14 @@ ADVERSARIES += [
     Adversary("writes_where_grading_reads", "writes gradebook.db, public_tests.py, a .pth in site-packages and "
               "other students' submitted/ and autograded/ notebooks", FIRST, "zero", (("graded", "returned None"),),
               answer=_writes_where_grading_reads),
-    Adversary("kills_its_parent", "kills its parent, pid 1 and every process it can signal when called",
-              ("build_cnn",), "zero", (("graded", "run ended before this exercise could be checked"),),
+    # These two end their sandbox while the notebook runs: every graded cell of the notebook scores 0 ("did not
+    # run"), and every other student is graded as usual.
+    Adversary("kills_its_parent", "kills its parent, pid 1, every process it can signal, then itself",
+              FIRST, "notebook-zero", (("graded", "run ended before this exercise could be checked"),),
               answer=_kills_its_parent),
     Adversary("lingers", "forks a detached process that keeps writing after the notebook ends", FIRST, "zero",
               (("graded", "returned None"),), answer=_lingers),
-    Adversary("floods_output", "prints one 50 MB line, then holds memory until the limit", ("build_cnn",), "zero",
+    Adversary("floods_output", "prints one 50 MB line, then holds memory until the limit", FIRST, "notebook-zero",
               (("graded", "run ended before this exercise could be checked"),), answer=_floods_output),
     Adversary("reaches_network", "connects to the host's loopback and to the internet", FIRST, "zero",
               (("graded", "returned None"),), answer=_reaches_network),

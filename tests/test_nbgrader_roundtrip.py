@@ -244,7 +244,8 @@ def test_adversarial_submission(graded_course, adversary):
                 assert all(manual for _, _, manual in scores.values()), scores   # not graded: flagged, no score
                 continue
             for grade_id, (score, max_score, manual) in scores.items():
-                want = 0 if grade_id in targeted and adversary.score == "zero" else max_score
+                want = 0 if grade_id in targeted and adversary.score == "zero" or adversary.score == "notebook-zero" \
+                    else max_score
                 assert (score, manual) == (want, False), \
                     f"{adversary.id}: {grade_id} scored {score}/{max_score}, expected {want} ({adversary.what})"
             assert sum(m for _, m, _ in scores.values()) == sum(
@@ -263,7 +264,7 @@ def test_failed_checks_show_the_message_without_our_traceback(graded_course):
     seen = 0
     for adversary in ADVERSARIES:
         for path, exercise, _ in graded_course.plan[adversary.id]:
-            if adversary.score != "zero":
+            if adversary.score not in ("zero", "notebook-zero"):
                 continue
             cell = autograded_cell(graded_course, adversary.id, path, f"{exercise}_tests")
             for out in cell.outputs:

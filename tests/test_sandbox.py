@@ -127,6 +127,7 @@ def test_memory_beyond_the_limit_kills_the_sandbox(tmp_path):
         """, memory_bytes=300 * 2**20)
     assert report["exit_status"] not in (0, None), report
     assert report["peak_memory_bytes"] is None or report["peak_memory_bytes"] <= 300 * 2**20
+    assert report["memory_limit_hit"], report
 
 
 def test_a_fork_bomb_stops_at_the_pids_limit_and_nothing_outlives_the_sandbox(tmp_path):

@@ -77,6 +77,7 @@ class Cgroups:
 
     def __init__(self, limits: Limits):
         self.name = f"resnet-grading-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.memory_limit = limits.memory_bytes
         self.paths, self.missing = [], []
         for controller, settings in (("memory", {"memory.limit_in_bytes": limits.memory_bytes,
                                                  "memory.memsw.limit_in_bytes": limits.memory_bytes}),
@@ -128,10 +129,17 @@ class Cgroups:
         return None
 
     def oom_killed(self) -> bool:
+        """Whether the memory group reached its limit (its failure counters, or its peak at the limit)."""
         for path in self.paths:
-            if (path / "memory.failcnt").exists() and int((path / "memory.failcnt").read_text() or 0) > 0:
+            for name in ("memory.failcnt", "memory.memsw.failcnt"):
+                if (path / name).exists() and int((path / name).read_text() or 0) > 0:
+                    return True
+            oom = path / "memory.oom_control"
+            if oom.exists() and any(line.split()[:1] == ["oom_kill"] and int(line.split()[1]) > 0
+                                    for line in oom.read_text().splitlines()):
                 return True
-        return False
+        peak = self.peak_memory()
+        return peak is not None and peak >= self.memory_limit - 2**20
 
     def remove(self) -> None:
         self.kill_all()
