@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAI
 
 ASSIGNMENT = "02_identity_block"
 ATTACKS = ("reads_solutions", "reads_frames", "disarms_checks", "writes_where_grading_reads", "lingers",
-           "reaches_network", "redefines_tests", "patches_numpy")
+           "reaches_network", "kills_its_parent", "floods_output", "redefines_tests", "patches_numpy")
 
 
 def tree_hashes(folder: Path, skip=()) -> dict:

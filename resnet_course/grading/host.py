@@ -23,7 +23,7 @@ from nbformat.v4 import new_output
 from traitlets import Unicode
 
 RESULTS_ENV = "RESNET_GRADING_RESULTS"          # the folder of <student>.json results nbgrader imports
-PER_JOB_BYTES = 2 * 2**30                       # what one student's grading holds at most (sandbox + judge)
+PER_JOB_BYTES = 5 * 2**30                       # what one student's grading may hold (sandbox 4 GB + judge)
 OUTPUT_TYPES = ("stream", "display_data", "error")
 
 

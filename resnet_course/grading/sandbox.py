@@ -39,7 +39,7 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass
 class Limits:
-    memory_bytes: int = 3 * 2**30      # the whole tree (cgroup memory + swap)
+    memory_bytes: int = 4 * 2**30      # the whole tree (cgroup memory + swap); a whole course peaks near 3 GB
     pids: int = 256                    # processes and threads
     cpu_seconds: int = 1800            # RLIMIT_CPU of each process
     file_bytes: int = 512 * 2**20      # RLIMIT_FSIZE: the largest file it may write
