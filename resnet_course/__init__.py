@@ -10,6 +10,8 @@ Notebooks import the three top-level facades (``resnets_utils``, ``public_tests`
 * ``checks/<notebook>.py``: the visible and hidden checks of one notebook;
 * ``registry``: every exercise, its notebook, points, checks, fixtures and seeds;
 * ``catalogue``: wrong (mutants), correct-but-different (variants) and adversarial submissions.
+* ``grading``: each student's notebooks in a sandbox, the checks in a trusted judge outside it
+  (``docs/grading.md``).
 
 No module here imports a facade or ``tests/`` (``tests/test_package.py``).
 """

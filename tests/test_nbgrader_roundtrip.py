@@ -39,6 +39,9 @@ class Course:
     before: dict = field(default_factory=dict)  # submitted file -> sha256, before grading
     after: dict = field(default_factory=dict)  # the same after autograde, feedback and grades
     load: float = 0.0  # the machine's 5-minute load average after autograde
+    course_before: dict = field(default_factory=dict)  # the course's own files (not grading output), before
+    course_after: dict = field(default_factory=dict)  # and after autograde
+    left: str = ""  # processes of the sandboxes' user after autograde
 
 
 def run_step(course: Path, *args: str) -> tuple[int, str]:
@@ -128,8 +131,12 @@ def graded_course(tmp_path_factory) -> Course:
             else:
                 nbformat.write(submission(release, path, None if what == "solution" else what, exercises_), str(dest))
     course.before = hashes(root / "submitted")
+    grading_output = ("submitted", "autograded", "feedback", "gradebook.db", "grading_results", "grades.csv")
+    course.course_before = {k: v for k, v in hashes(root).items() if k.split("/")[0] not in grading_output}
     course.output["autograde"] = run_step(root, "autograde")
     course.load = os.getloadavg()[1]
+    course.course_after = {k: v for k, v in hashes(root).items() if k.split("/")[0] not in grading_output}
+    course.left = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout
     course.output["feedback"] = run_step(root, "feedback")
     course.output["grades"] = run_step(root, "grades")
     course.after = hashes(root / "submitted")
@@ -253,7 +260,11 @@ def test_adversarial_submission(graded_course, adversary):
                 assert all(manual for _, _, manual in scores.values()), scores  # not graded: flagged, no score
                 continue
             for grade_id, (score, max_score, manual) in scores.items():
-                want = 0 if grade_id in targeted and adversary.score == "zero" else max_score
+                want = (
+                    0
+                    if grade_id in targeted and adversary.score == "zero" or adversary.score == "notebook-zero"
+                    else max_score
+                )
                 assert (score, manual) == (want, False), (
                     f"{adversary.id}: {grade_id} scored {score}/{max_score}, expected {want} ({adversary.what})"
                 )
@@ -277,7 +288,7 @@ def test_failed_checks_show_the_message_without_our_traceback(graded_course):
     seen = 0
     for adversary in ADVERSARIES:
         for path, exercise, _ in graded_course.plan[adversary.id]:
-            if adversary.score != "zero":
+            if adversary.score not in ("zero", "notebook-zero"):
                 continue
             cell = autograded_cell(graded_course, adversary.id, path, f"{exercise}_tests")
             for out in cell.outputs:
@@ -332,3 +343,11 @@ def test_check_notebook_exits_non_zero_when_a_graded_cell_fails(graded_course):
     status, text = results["returns_none"]
     assert status == 1 and f"FAIL  {ex}_tests" in text and "returned None" in text, text
     assert graded_course.before == hashes(graded_course.root / "submitted"), "check_notebook changed a submission"
+
+
+# --------------------------------------------------------------------------- the sandboxes (issue 15)
+def test_no_student_changed_the_course_or_left_a_process(graded_course):
+    """The attacks of the sandbox block of resnet_course/catalogue/adversarial.py: nothing outside the sandboxes changed."""
+    assert graded_course.course_before == graded_course.course_after, "a course file changed during autograde"
+    assert graded_course.before == graded_course.after, "a submission changed"
+    assert graded_course.left.split() == [], f"processes of the sandboxes' user left: {graded_course.left}"

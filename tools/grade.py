@@ -10,27 +10,31 @@ Usage::
     python -m tools.grade release                    # make assign: notebooks/ + gradebook.db
     python -m tools.grade students alice bob         # make students ADD="alice bob"
     python -m tools.grade students --roster r.csv    # make students ROSTER=r.csv (nbgrader's CSV: id,first_name,...)
-    python -m tools.grade autograde [ASSIGNMENT ...] # make autograde: grades submitted/<student>/<assignment>/
+    python -m tools.grade autograde [ASSIGNMENT ...] [--jobs N] [--unsandboxed]  # make autograde
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
 ``autograde`` first checks the names of the submitted notebooks (nbgrader silently
-skips a renamed one) and prints what to do about each problem; it then grades every
-student of each assignment in one ``nbgrader autograde`` call, in fast mode (nbgrader
-sets ``NBGRADER_EXECUTION``), and prints the scores and the grading seconds per
-student. It exits with 1 when a submission needs the instructor's attention.
+skips a renamed one) and prints what to do about each problem; it then grades the
+students in parallel (``--jobs N``; default: what the machine holds), each with
+``python -m resnet_course.grading.grade_one``: the student's notebooks run in a sandbox
+(bubblewrap; refused when it is missing, unless ``--unsandboxed``) in fast mode, and a
+trusted judge runs the checks outside it (docs/grading.md). One ``nbgrader autograde``
+per assignment then imports the results into the gradebook on this host. It prints
+progress with an ETA, the scores and the grading seconds per student, and exits with 1
+when a submission needs the instructor's attention or a student's grading failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import nbformat
@@ -112,8 +116,23 @@ def check_submissions(course: Path) -> list[str]:
     return problems
 
 
-def autograde(course: Path, names: list[str] | None = None, env: dict | None = None) -> int:
-    """Grade every submission of the given assignments (default: all that have submissions)."""
+def autograde(course: Path, names: list[str] | None = None, env: dict | None = None, jobs: int | None = None,
+              sandboxed: bool = True) -> int:
+    """Grade every submission of the given assignments (default: all that have submissions).
+
+    Each student is graded by ``resnet_course.grading.grade_one`` (a sandbox for the notebooks, a trusted
+    judge for the checks), ``jobs`` students at a time; nbgrader then imports the results on this host.
+    """
+    from resnet_course.grading import host, sandbox
+
+    if sandboxed:
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as exc:
+            raise SystemExit(f"autograde refused: {exc}") from None
+    else:
+        print("UNSANDBOXED (--unsandboxed): the students' notebooks run with your rights, outside any sandbox; "
+              "the checks still run outside the students' Python")
     problems = check_submissions(course)
     if problems:
         print(f"{len(problems)} submission problem(s) need your attention:")
@@ -122,36 +141,36 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     if not names:
         print("nothing to grade: put submissions at submitted/<student>/<assignment>/<notebook>.ipynb")
         return 0
-    failed, seconds = [], defaultdict(float)
+    people = sorted(p.name for p in (course / "submitted").iterdir()
+                    if p.is_dir() and any((p / name).is_dir() for name in names))
+    jobs = jobs or host.default_jobs()
+    results = course / "grading_results"
+    print(f"grading {len(people)} students, {jobs} at a time" + ("" if sandboxed else " (UNSANDBOXED)"))
+    start = time.time()
+    crashed = host.grade_class(course, people, names, results, jobs, sandboxed)
+    graded_in = time.time() - start
+    failed = []
+    env = dict(env or nbgrader_env(), **{host.RESULTS_ENV: str(results)})
     for name in names:
-        start = time.time()
         proc = nbgrader(course, "autograde", name, "--force", env=env)
         failed += FAILED.findall(proc.stdout + proc.stderr)
         if proc.returncode != 0 and not FAILED.search(proc.stdout + proc.stderr):
             _require(proc, f"nbgrader autograde {name}")
-        for student, s in grading_seconds(course, name, start).items():
-            seconds[student] += s
+    for student, problem in crashed.items():
+        print(f"  - {student}: {problem[:300]}")
     for assignment, student in failed:
         print(f"  - nbgrader could not grade submitted/{student}/{assignment}/ (see the messages above, or run "
               f"`nbgrader autograde {assignment} --student {student}` for nbgrader's log)")
+    seconds = {}
+    for student in people:
+        try:
+            seconds[student] = json.loads((results / f"{student}.json").read_text())["seconds"]
+        except (OSError, ValueError, KeyError):
+            seconds[student] = 0.0
     print(score_table(course, seconds))
-    return 1 if problems or failed else 0
-
-
-def grading_seconds(course: Path, assignment: str, start: float) -> dict[str, float]:
-    """Seconds nbgrader spent on each student's notebooks of ``assignment`` since ``start``.
-
-    nbgrader grades the students one after the other and writes each autograded notebook
-    when it is done with it, so the time between consecutive writes is one notebook's
-    grading (the first one also carries nbgrader's start-up).
-    """
-    written = sorted((p.stat().st_mtime, p.parent.parent.name)
-                     for p in (course / "autograded").glob(f"*/{assignment}/*.ipynb") if p.stat().st_mtime >= start)
-    seconds, previous = defaultdict(float), start
-    for mtime, student in written:
-        seconds[student] += mtime - previous
-        previous = mtime
-    return dict(seconds)
+    print(f"{len(people)} students in {graded_in:.0f} s with {jobs} jobs "
+          f"({3600 * len(people) / max(graded_in, 1e-9):.0f} students per hour)" + ("" if sandboxed else "; UNSANDBOXED"))
+    return 1 if problems or failed or crashed else 0
 
 
 def feedback(course: Path, names: list[str] | None = None) -> int:
@@ -218,7 +237,12 @@ def main(argv=None) -> int:
     p.add_argument("ids", nargs="*")
     p.add_argument("--roster", type=Path, help="CSV file with an 'id' column (nbgrader db student import)")
     for step in ("autograde", "feedback"):
-        sub.add_parser(step).add_argument("assignments", nargs="*", help="default: every assignment with submissions")
+        p = sub.add_parser(step)
+        p.add_argument("assignments", nargs="*", help="default: every assignment with submissions")
+    p = sub.choices["autograde"]
+    p.add_argument("--jobs", type=int, default=None, help="students graded at a time (default: what the machine holds)")
+    p.add_argument("--unsandboxed", action="store_true",
+                   help="run the students' notebooks without the sandbox (when bubblewrap is missing; said in the output)")
     sub.add_parser("grades").add_argument("--to", default="grades.csv", help="CSV file, relative to the course")
     args = parser.parse_args(argv)
     course = args.course.resolve()
@@ -229,7 +253,7 @@ def main(argv=None) -> int:
     if args.step == "students":
         return students(course, args.ids, args.roster)
     if args.step == "autograde":
-        return autograde(course, args.assignments)
+        return autograde(course, args.assignments, jobs=args.jobs, sandboxed=not args.unsandboxed)
     if args.step == "feedback":
         return feedback(course, args.assignments)
     return grades(course, args.to)

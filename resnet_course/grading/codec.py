@@ -1,0 +1,237 @@
+"""The data the judge and the sandbox exchange: JSON, ``.npy`` files without pickle, ``.keras`` files in safe mode.
+
+``encode(value, folder)`` turns a value into JSON-able data, writing arrays and models into ``folder``;
+``decode(data, folder)`` turns it back. Nothing here ever unpickles: arrays are loaded with
+``allow_pickle=False`` and models with ``safe_mode=True`` on the judge's side, so a class or a
+``Lambda`` written in the notebook is refused there (``Refused``), not run.
+
+Kinds: ``py`` (None, bool, int, float, str), ``tuple``/``list``/``dict`` (str keys), ``array`` (an
+ndarray; a masked array or another subclass keeps its kind so the checks can refuse it), ``scalar``
+(a NumPy scalar), ``tensor`` (an eager tensor, sent as its values), ``spec`` (a symbolic Keras input,
+sent as shape and dtype), ``graph`` (a symbolic result: the sub-model from the spec inputs to it),
+``model`` (a Keras model), ``initializer`` (a Keras initializer class or instance), ``other`` (anything
+else: only its type's name travels).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+COURSE_INITIALIZER = "ShapeSeededInitializer"  # test_utils.deterministic_initializer's class
+_counter = itertools.count()
+
+
+class Refused(Exception):
+    """What the other side sent cannot be decoded safely (a class written in the notebook, a pickle, ...)."""
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _file(folder: Path, suffix: str) -> str:
+    return f"v{next(_counter)}{suffix}"
+
+
+def _is_keras_tensor(value) -> bool:
+    try:
+        return _keras().KerasTensor is not None and isinstance(value, _keras().KerasTensor)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def encode(value, folder: Path, inputs: list | None = None):
+    """``value`` as JSON-able data; files go to ``folder``. ``inputs``: the spec inputs a symbolic result hangs on."""
+    folder = Path(folder)
+    if value is None or isinstance(value, (bool, int, float, str)) and type(value) in (bool, int, float, str):
+        return {"t": "py", "v": value}
+    if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
+        return {"t": type(value).__name__, "v": [encode(v, folder, inputs) for v in value]}
+    if type(value) is dict and all(isinstance(k, str) for k in value):
+        return {"t": "dict", "v": {k: encode(v, folder, inputs) for k, v in value.items()}}
+    if isinstance(value, np.ndarray):
+        sub = (
+            None
+            if type(value) is np.ndarray
+            else ("masked" if isinstance(value, np.ma.MaskedArray) else type(value).__name__)
+        )
+        name = _file(folder, ".npy")
+        np.save(folder / name, np.asarray(value).view(np.ndarray), allow_pickle=False)
+        out = {"t": "array", "f": name, "sub": sub}
+        if sub == "masked":
+            out["mask"] = _file(folder, ".npy")
+            np.save(folder / out["mask"], np.ma.getmaskarray(value), allow_pickle=False)
+        return out
+    if isinstance(value, np.generic):
+        name = _file(folder, ".npy")
+        np.save(folder / name, np.asarray(value), allow_pickle=False)
+        return {"t": "scalar", "f": name}
+    keras = _keras()
+    if isinstance(value, type) and issubclass(value, keras.initializers.Initializer):
+        return {"t": "initializer", "class": value.__name__, "instance": False}
+    if isinstance(value, keras.initializers.Initializer):
+        if type(value).__name__ == COURSE_INITIALIZER:
+            return {
+                "t": "initializer",
+                "class": COURSE_INITIALIZER,
+                "instance": True,
+                "config": {"seed": getattr(value, "seed", None)},
+            }
+        return {
+            "t": "initializer",
+            "class": type(value).__name__,
+            "instance": True,
+            "config": keras.initializers.serialize(value),
+        }
+    if _is_keras_tensor(value):
+        if inputs is None:
+            return {"t": "spec", "shape": list(value.shape[1:]), "dtype": str(value.dtype), "name": value.name}
+        return _encode_graph(value, folder, inputs)
+    if isinstance(value, keras.Model):
+        name = _file(folder, ".keras")
+        value.save(folder / name)
+        return {"t": "model", "f": name}
+    if (
+        type(value).__name__ in ("EagerTensor", "Tensor", "ResourceVariable", "Variable")
+        or hasattr(value, "numpy")
+        and hasattr(value, "shape")
+        and hasattr(value, "dtype")
+    ):
+        name = _file(folder, ".npy")
+        np.save(folder / name, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False)
+        return {"t": "tensor", "f": name}
+    return {"t": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"[:200]}
+
+
+def _encode_graph(value, folder: Path, inputs: list):
+    keras = _keras()
+    used = [i for i, inp in enumerate(inputs) if inp is not None]
+    model = keras.Model([inputs[i] for i in used], value)
+    name = _file(folder, ".keras")
+    model.save(folder / name)
+    return {"t": "graph", "f": name, "inputs": used}
+
+
+# --------------------------------------------------------------------------- decoding
+def _load_array(folder: Path, name) -> np.ndarray:
+    path = _inside(folder, name)
+    return np.load(path, allow_pickle=False)
+
+
+def _inside(folder: Path, name) -> Path:
+    if not isinstance(name, str) or "/" in name or name.startswith("."):
+        raise Refused(f"a file name that is not a plain name: {name!r}")
+    path = Path(folder) / name
+    if path.is_symlink() or not path.is_file():
+        raise Refused(f"no regular file {name!r}")
+    return path
+
+
+def _subclass(name: str):
+    """A stand-in ndarray subclass with the learner's class name, so the checks can name and refuse it."""
+    return type(str(name)[:60] or "ndarray_subclass", (np.ndarray,), {})
+
+
+def decode(data, folder: Path, inputs: list | None = None, safe: bool = True):
+    """The value ``data`` describes. ``inputs``: the caller's symbolic inputs (a graph result is re-wired onto them).
+
+    ``safe`` (the judge): models load in safe mode and an unknown kind is refused.
+    """
+    folder = Path(folder)
+    if not isinstance(data, dict) or not isinstance(data.get("t"), str):
+        raise Refused(f"not an encoded value: {str(data)[:80]}")
+    kind = data["t"]
+    if kind == "py":
+        value = data.get("v")
+        if value is not None and type(value) not in (bool, int, float, str):
+            raise Refused("a plain value of another type")
+        return value
+    if kind in ("tuple", "list"):
+        values = [decode(v, folder, inputs, safe) for v in data.get("v", [])]
+        return tuple(values) if kind == "tuple" else values
+    if kind == "dict":
+        return {str(k): decode(v, folder, inputs, safe) for k, v in dict(data.get("v", {})).items()}
+    if kind == "array":
+        array = _load_array(folder, data.get("f"))
+        sub = data.get("sub")
+        if sub == "masked":
+            return np.ma.MaskedArray(array, mask=_load_array(folder, data.get("mask")))
+        if sub:
+            return array.view(_subclass(sub))
+        return array
+    if kind == "scalar":
+        return _load_array(folder, data.get("f"))[()]
+    if kind == "tensor":
+        return _keras().ops.convert_to_tensor(_load_array(folder, data.get("f")))
+    keras = _keras()
+    if kind == "initializer":
+        return _decode_initializer(data)
+    if kind == "spec":
+        shape = tuple(None if s is None else int(s) for s in data["shape"])
+        return keras.Input(shape, dtype=str(data.get("dtype", "float32")))
+    if kind == "model":
+        return _load_model(_inside(folder, data.get("f")), safe)
+    if kind == "graph":
+        model = _load_model(_inside(folder, data.get("f")), safe)
+        used = [inputs[int(i)] for i in data.get("inputs", [])]
+        if not used:
+            raise Refused("a symbolic result that does not depend on the inputs it was given")
+        return rewire(model, used)
+    if kind == "other":
+        return type(str(data.get("type", "object")).rsplit(".", 1)[-1][:60] or "object", (), {})()
+    raise Refused(f"an unknown kind of value: {kind!r}")
+
+
+def _decode_initializer(data):
+    keras = _keras()
+    name = str(data.get("class"))
+    if name == COURSE_INITIALIZER:
+        from resnet_course.expected import deterministic_initializer
+
+        cls = deterministic_initializer()
+        return cls(**data.get("config", {})) if data.get("instance") else cls
+    cls = getattr(keras.initializers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.initializers.Initializer)):
+        raise Refused(f"not a Keras initializer: {name!r}")
+    if data.get("instance"):
+        return keras.initializers.deserialize(data["config"])
+    return cls
+
+
+def _load_model(path: Path, safe: bool):
+    keras = _keras()
+    try:
+        return keras.saving.load_model(path, safe_mode=safe, compile=True, custom_objects=_course_objects())
+    except Exception as exc:  # noqa: BLE001 - whatever cannot be loaded safely is refused
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise Refused(
+            f"the model your function built could not be loaded without running code written in the "
+            f"notebook ({text}); build it from Keras layers only"
+        ) from None
+
+
+def _course_objects() -> dict:
+    """The course's own classes a model may hold (the checks' initializer), by their registered names."""
+    from resnet_course.expected import deterministic_initializer
+
+    cls = deterministic_initializer()
+    return {COURSE_INITIALIZER: cls, f"test_utils>{COURSE_INITIALIZER}": cls}
+
+
+def rewire(model, inputs: list):
+    """The output of ``model``'s graph called layer by layer on ``inputs`` (so the graph shows its layers)."""
+    return model._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=lambda op: op)
+
+
+def dumps(message) -> bytes:
+    return (json.dumps(message, allow_nan=True) + "\n").encode()
+
+
+def loads(line: bytes):
+    return json.loads(line.decode())

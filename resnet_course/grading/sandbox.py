@@ -1,0 +1,447 @@
+"""One student's sandbox: bubblewrap namespaces, cgroup v1 limits, rlimits, a wall-time kill, bounded output.
+
+The sandbox sees, read-only: /usr (the system), the Python installation and the virtualenv, and
+``/course`` holding only the course's public modules (``resnets_utils.py``, ``test_utils.py``,
+``public_tests.py``), ``fixtures/``, ``datasets/`` and this package; read-write: the student's
+private scratch folder (``/scratch``) and a fresh ``/tmp``. It runs as uid/gid 65534 in new user,
+PID, network (loopback only), IPC, UTS and cgroup namespaces, in a new session, and dies with its
+parent. Its process tree sits in a memory cgroup and a pids cgroup of its own; CPU seconds and file
+sizes are capped by rlimits; at the wall-time limit or at the end every process of its cgroup is
+killed. What it prints is read through a bounded reader.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resnet_course.grading.paths import CODE_ROOT
+
+NOBODY = 65534
+TMP_BYTES = 256 * 2**20  # the sandbox's /tmp (a tmpfs)
+CGROUP = Path("/sys/fs/cgroup")
+PUBLIC_FILES = ("resnets_utils.py", "test_utils.py", "public_tests.py")
+PUBLIC_DIRS = ("resnet_course",)  # the package: datasets/, fixtures/, the checks the visible tests use, grading/
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create its namespaces here."""
+
+
+@dataclass
+class Limits:
+    memory_bytes: int = 4 * 2**30  # the whole tree (cgroup memory + swap); a whole course peaks near 3 GB
+    pids: int = 256  # processes and threads
+    cpu_seconds: int = 1800  # RLIMIT_CPU of each process
+    file_bytes: int = 512 * 2**20  # RLIMIT_FSIZE: the largest file it may write
+    wall_seconds: float = 1800.0  # then the whole tree is killed
+    output_bytes: int = 1_000_000  # of the sandbox's own stdout/stderr kept by the host
+
+
+def bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def check_available() -> None:
+    """Raise ``SandboxUnavailable`` with what to do when bubblewrap cannot run here."""
+    exe = bwrap()
+    if exe is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed; install it with `apt-get install -y bubblewrap` "
+            "(see docs/grading.md), or grade without a sandbox with --unsandboxed (students' code "
+            "then runs with your rights)"
+        )
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the sandbox needs root (bubblewrap sets up namespaces and cgroups, then drops to "
+            "uid 65534); run the grading as root, or with --unsandboxed"
+        )
+    if not Path("/usr/bin/setpriv").exists():
+        raise SandboxUnavailable("setpriv (util-linux) is missing: apt-get install -y util-linux")
+    proc = subprocess.run(
+        [
+            exe,
+            "--unshare-pid",
+            "--unshare-net",
+            "--die-with-parent",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--",
+            "/usr/bin/setpriv",
+            "--reuid",
+            str(NOBODY),
+            "--regid",
+            str(NOBODY),
+            "--clear-groups",
+            "/bin/true",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SandboxUnavailable(f"bubblewrap cannot create its namespaces here: {proc.stderr.strip()[:300]}")
+
+
+class Cgroups:
+    """A memory and a pids cgroup (v1) of one sandbox; absent controllers are reported, not faked."""
+
+    def __init__(self, limits: Limits):
+        self.name = f"resnet-grading-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.memory_limit = limits.memory_bytes
+        self.paths, self.missing = [], []
+        for controller, settings in (
+            (
+                "memory",
+                {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes},
+            ),
+            ("pids", {"pids.max": limits.pids}),
+        ):
+            path = CGROUP / controller / self.name
+            try:
+                path.mkdir()
+                for key, value in settings.items():
+                    if (path / key).exists():
+                        (path / key).write_text(str(value))
+                self.paths.append(path)
+            except OSError as exc:
+                self.missing.append(f"{controller} ({exc.strerror})")
+
+    def join(self) -> None:
+        """Put the calling process in the groups (runs in the child before exec)."""
+        for path in self.paths:
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def pids(self) -> set[int]:
+        out = set()
+        for path in self.paths:
+            try:
+                out |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            except OSError:
+                pass
+        return out
+
+    def kill_all(self) -> int:
+        """SIGKILL every process of the groups until none is left; how many were killed."""
+        killed = 0
+        for _ in range(50):
+            left = self.pids()
+            if not left:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        return killed
+
+    def peak_memory(self) -> int | None:
+        for path in self.paths:
+            if (path / "memory.max_usage_in_bytes").exists():
+                return int((path / "memory.max_usage_in_bytes").read_text())
+        return None
+
+    def oom_killed(self) -> bool:
+        """Whether the memory group reached its limit (its failure counters, or its peak at the limit)."""
+        for path in self.paths:
+            for name in ("memory.failcnt", "memory.memsw.failcnt"):
+                if (path / name).exists() and int((path / name).read_text() or 0) > 0:
+                    return True
+            oom = path / "memory.oom_control"
+            if oom.exists() and any(
+                line.split()[:1] == ["oom_kill"] and int(line.split()[1]) > 0 for line in oom.read_text().splitlines()
+            ):
+                return True
+        peak = self.peak_memory()
+        return peak is not None and peak >= self.memory_limit - 2**20
+
+    def remove(self) -> None:
+        self.kill_all()
+        for path in self.paths:
+            for _ in range(20):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+class BoundedReader(threading.Thread):
+    """Reads a pipe to its end, keeping the first ``cap`` bytes."""
+
+    def __init__(self, stream, cap: int):
+        super().__init__(daemon=True)
+        self.stream, self.cap, self.kept, self.total = stream, cap, bytearray(), 0
+        self.start()
+
+    def run(self):
+        for chunk in iter(lambda: self.stream.read(65536), b""):
+            self.total += len(chunk)
+            room = self.cap - len(self.kept)
+            if room > 0:
+                self.kept += chunk[:room]
+
+    def text(self) -> str:
+        tail = f"\n... {self.total - len(self.kept)} more bytes not kept ...\n" if self.total > len(self.kept) else ""
+        return self.kept.decode(errors="replace") + tail
+
+
+def _python_roots() -> list[Path]:
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    return sorted(roots)
+
+
+def command(scratch: Path, argv: list[str]) -> list[str]:
+    """The bwrap command line that runs ``argv`` (paths inside the sandbox) as described in the module doc."""
+    cmd = [
+        bwrap() or "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--symlink",
+        "usr/sbin",
+        "/sbin",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(TMP_BYTES),
+        "--tmpfs",
+        "/tmp",
+    ]
+    for extra in (
+        "/etc/ld.so.cache",
+        "/etc/localtime",
+        "/sys/devices/system/cpu",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/cpuset",
+    ):
+        if Path(extra).exists():
+            cmd += ["--ro-bind", extra, extra]
+    made = set()
+    for root in _python_roots():
+        if str(root).startswith("/usr"):
+            continue
+        for parent in reversed(root.parents[:-1]):  # bwrap would make them 0700 like /root
+            if parent not in made:
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        cmd += ["--ro-bind", str(root), str(root)]
+    cmd += ["--perms", "0755", "--dir", "/course"]
+    for name in PUBLIC_FILES:
+        cmd += ["--ro-bind", str(CODE_ROOT / name), f"/course/{name}"]
+    for name in PUBLIC_DIRS:
+        if (CODE_ROOT / name).is_dir():
+            cmd += ["--ro-bind", str(CODE_ROOT / name), f"/course/{name}"]
+    cache = Path(os.environ.get("RESNET_COURSE_CACHE") or Path.home() / ".keras" / "resnet_course").expanduser()
+    if cache.is_dir():
+        cmd += ["--ro-bind", str(cache), "/weights"]
+    cmd += [
+        "--bind",
+        str(scratch),
+        "/scratch",
+        "--clearenv",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "PYTHONPATH",
+        "/course",
+        "--setenv",
+        "PATH",
+        f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "--setenv",
+        "KERAS_HOME",
+        "/tmp/.keras",
+        "--setenv",
+        "MPLBACKEND",
+        "Agg",
+        "--setenv",
+        "MPLCONFIGDIR",
+        "/tmp",
+        "--setenv",
+        "TF_CPP_MIN_LOG_LEVEL",
+        "3",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+        "--setenv",
+        "TF_ENABLE_ONEDNN_OPTS",
+        os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"),
+        "--setenv",
+        "NBGRADER_EXECUTION",
+        "autograde",
+        "--setenv",
+        "RESNET_COURSE_CACHE",
+        "/weights",
+    ]
+    for key in ("RESNET_COURSE_WEIGHTS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        if key in os.environ:
+            cmd += ["--setenv", key, os.environ[key]]
+    # bwrap runs as root without a user namespace (so that the uid below is a real, unprivileged uid on
+    # the host too, and the kernel checks every file access as that user); setpriv drops to it with no
+    # capabilities, no supplementary groups and no way to regain privileges.
+    return (
+        cmd
+        + [
+            "--",
+            "/usr/bin/setpriv",
+            "--reuid",
+            str(NOBODY),
+            "--regid",
+            str(NOBODY),
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
+        + argv
+    )
+
+
+@dataclass
+class Run:
+    """A running sandbox: its process, its groups, its output readers and what happened."""
+
+    process: subprocess.Popen
+    groups: Cgroups | None
+    stdout: BoundedReader
+    stderr: BoundedReader
+    started: float = field(default_factory=time.time)
+    killed_at_wall_time: bool = False
+
+    def finish(self) -> dict:
+        """Kill whatever is left of the tree and say what happened."""
+        if self.process.poll() is None:
+            self.process.kill()
+        left = self.groups.kill_all() if self.groups else 0
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.stdout.join(timeout=5)
+        self.stderr.join(timeout=5)
+        report = {
+            "exit_status": self.process.returncode,
+            "seconds": round(time.time() - self.started, 1),
+            "killed_at_wall_time": self.killed_at_wall_time,
+            "processes_killed_at_end": left,
+            "peak_memory_bytes": self.groups.peak_memory() if self.groups else None,
+            "memory_limit_hit": self.groups.oom_killed() if self.groups else None,
+            "cgroups_missing": self.groups.missing if self.groups else ["memory", "pids"],
+            "stdout": self.stdout.text()[-4000:],
+            "stderr": self.stderr.text()[-4000:],
+        }
+        if self.groups:
+            self.groups.remove()
+        return report
+
+
+def start(scratch: Path, argv: list[str], limits: Limits, pass_fds=(), sandboxed: bool = True) -> Run:
+    """Start ``argv`` in a sandbox over ``scratch`` (or, unsandboxed, as a plain child with the same limits)."""
+    groups = Cgroups(limits) if os.geteuid() == 0 else None
+
+    def child():
+        os.setsid() if not sandboxed else None
+        if groups:
+            groups.join()
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if groups is None:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes * 4, limits.memory_bytes * 4))
+
+    if sandboxed:
+        os.chown(scratch, NOBODY, NOBODY)
+        for path in scratch.rglob("*"):
+            os.chown(path, NOBODY, NOBODY)
+        full = command(scratch, argv)
+        env = None
+    else:
+        full = argv
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(CODE_ROOT),
+            NBGRADER_EXECUTION="autograde",
+            TF_CPP_MIN_LOG_LEVEL="3",
+            MPLBACKEND="Agg",
+        )
+    process = subprocess.Popen(
+        full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=pass_fds,
+        preexec_fn=child,
+        env=env,
+        cwd=scratch,
+    )
+    run = Run(
+        process,
+        groups,
+        BoundedReader(process.stdout, limits.output_bytes),
+        BoundedReader(process.stderr, limits.output_bytes),
+    )
+
+    def watchdog():
+        if _wait(process, limits.wall_seconds):
+            return
+        run.killed_at_wall_time = True
+        process.kill()
+        if groups:
+            groups.kill_all()
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    return run
+
+
+def _wait(process: subprocess.Popen, seconds: float) -> bool:
+    try:
+        process.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        return False

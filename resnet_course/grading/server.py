@@ -1,0 +1,241 @@
+"""What runs inside the sandbox: one student's notebooks, then the student's functions on request.
+
+``python -m resnet_course.grading.server JOB.json REQUEST_FD RESPONSE_FD`` (started by ``sandbox``):
+
+1. executes every notebook of the job in this one Python (TensorFlow starts once per student),
+   each in a fresh IPython namespace, cell by cell with the job's time limit per cell and a cap on
+   each cell's output; graded test cells are not run here (the judge runs them). At each graded cell
+   (or at the end, when the student deleted it) it keeps the student's function of that exercise;
+2. writes each notebook's cell outputs to ``run/<notebook>.json`` in the scratch folder;
+3. answers the judge's calls: a JSON line ``{"id", "notebook", "name", "args", "kwargs", "folder"}``
+   on REQUEST_FD -> the function's result (or its error) as a JSON line on RESPONSE_FD, arrays and
+   models as files in the call's folder (see ``codec``).
+
+Nothing this process writes is trusted: the judge decides the score from the data alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+class CellTimeoutError(Exception):
+    """A cell ran longer than its time limit."""
+
+
+class Bounded(io.TextIOBase):
+    """A text stream that keeps at most ``cap`` characters and counts the rest."""
+
+    def __init__(self, cap: int):
+        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = self.cap - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def value(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n... Output truncated: {self.dropped} more characters were not kept ...\n"
+        return text
+
+
+def _alarm(signum, frame):
+    raise CellTimeoutError("the cell did not finish within its time limit")
+
+
+def _outputs(stdout: Bounded, stderr: Bounded, displays, error) -> list:
+    outs = []
+    for name, stream in (("stdout", stdout), ("stderr", stderr)):
+        text = stream.value()
+        if text:
+            outs.append({"output_type": "stream", "name": name, "text": text})
+    for item in displays[:20]:
+        data = {k: v for k, v in (item.get("data") or {}).items() if k in ("text/plain", "image/png")}
+        if data:
+            outs.append({"output_type": "display_data", "data": data, "metadata": {}})
+    if error is not None:
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        outs.append(
+            {
+                "output_type": "error",
+                "ename": type(error).__name__,
+                "evalue": str(error)[:2000],
+                "traceback": ["".join(lines)[-5000:]],
+            }
+        )
+    return outs
+
+
+def run_notebook(path: Path, cells: list, exercises: list, cap: int) -> tuple[dict, list]:
+    """Execute ``cells`` (from the job) of one notebook; the student's functions and each cell's outputs."""
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance(user_ns={"__name__": "__main__"})
+    shell.display_pub = CapturingDisplayPublisher()
+    functions, results = {}, []
+    os.chdir(path.parent)
+    for cell in cells:
+        if cell.get("graded"):
+            name = cell.get("exercise")
+            if name and name not in functions:
+                functions[name] = shell.user_ns.get(name)
+            results.append({"id": cell.get("id"), "index": cell["index"], "outputs": []})
+            continue
+        stdout, stderr = Bounded(cap), Bounded(cap)
+        shell.display_pub.outputs = []
+        began = time.time()
+        error = None
+        old = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = stdout, stderr
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(cell.get("timeout", 600)))
+        try:
+            result = shell.run_cell(cell["source"], store_history=False, silent=False)
+            error = result.error_before_exec or result.error_in_exec
+        except BaseException as exc:  # noqa: BLE001 - the cell's end, whatever happened
+            error = exc
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = old
+        outputs = _outputs(
+            stdout,
+            stderr,
+            [{"data": o.get("data") if isinstance(o, dict) else o.data} for o in shell.display_pub.outputs],
+            error,
+        )
+        results.append(
+            {"id": cell.get("id"), "index": cell["index"], "outputs": outputs, "seconds": round(time.time() - began, 2)}
+        )
+    for name in exercises:
+        functions.setdefault(name, shell.user_ns.get(name))
+    return functions, results
+
+
+def call(function, request: dict, cap: int) -> dict:
+    """Call the student's function on the decoded arguments; its result (or error) encoded."""
+    from resnet_course.grading import codec
+
+    folder = Path(request["folder"])
+    inputs: list = []
+
+    def arg(data):
+        value = codec.decode(data, folder, safe=False)
+        if data.get("t") == "spec":
+            inputs.append(value)
+        return value
+
+    args = [arg(a) for a in request.get("args", [])]
+    kwargs = {k: arg(v) for k, v in request.get("kwargs", {}).items()}
+    models = [
+        a for a in list(args) + list(kwargs.values()) if type(a).__name__ in ("Functional", "Sequential", "Model")
+    ]
+    if function is None:
+        return {"error": "NameError", "message": f"name '{request['name']}' is not defined"}
+    if not callable(function):
+        return {"error": "TypeError", "message": f"'{type(function).__name__}' object is not callable"}
+    stdout = Bounded(cap)
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = stdout
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(request.get("timeout", 120)))
+    try:
+        result = function(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - reported to the judge by name and message
+        tb = traceback.extract_tb(exc.__traceback__)
+        user = [f for f in tb if f.filename.startswith("<ipython-input") or f.filename.startswith("/tmp/ipykernel")]
+        line = user[-1] if user else None
+        return {
+            "error": type(exc).__name__ if not isinstance(exc, CellTimeoutError) else "StudentTimeout",
+            "message": str(exc)[:2000],
+            "line": (line.lineno, line.line) if line else None,
+        }
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.stdout, sys.stderr = old
+    try:
+        encoded = codec.encode(result, folder, inputs or None)
+        states = [codec.encode(m, folder) for m in models]
+    except Exception as exc:  # noqa: BLE001
+        return {
+            "error": "EncodingError",
+            "message": f"the result could not be sent to the grader: {type(exc).__name__}: {str(exc)[:300]}",
+        }
+    return {
+        "result": encoded,
+        "states": states,
+        "shared": _shared_layers(result, models),
+        "printed": stdout.value()[:100_000],
+    }
+
+
+def _shared_layers(result, models: list) -> list:
+    """Names of the layers of a returned model that ARE layers of the models passed in (not copies)."""
+    if not models or not hasattr(result, "_flatten_layers"):
+        return []
+    given = {id(layer) for model in models for layer in model._flatten_layers(include_self=True, recursive=True)}
+    return [layer.name for layer in result._flatten_layers(include_self=False, recursive=True) if id(layer) in given]
+
+
+def _release_memory() -> None:
+    """Free what the notebook left in Keras's global state (its models stay reachable through its functions only)."""
+    import gc
+
+    if "keras" in sys.modules:
+        try:
+            sys.modules["keras"].backend.clear_session()
+        except Exception:  # noqa: BLE001
+            pass
+    gc.collect()
+
+
+def main(argv=None) -> int:
+    argv = argv or sys.argv[1:]
+    job = json.loads(Path(argv[0]).read_text())
+    requests = os.fdopen(int(argv[1]), "rb", buffering=0)
+    responses = os.fdopen(int(argv[2]), "wb", buffering=0)
+    scratch = Path(job["scratch"])
+    (scratch / "run").mkdir(exist_ok=True)
+    cap = int(job.get("output_cap", 100_000))
+    functions = {}
+    for nb in job["notebooks"]:
+        start = time.time()
+        found, cells = run_notebook(scratch / "submission" / nb["file"], nb["cells"], nb["exercises"], cap)
+        functions[nb["file"]] = found
+        _release_memory()
+        (scratch / "run" / f"{nb['file'].replace('/', '__')}.json").write_text(
+            json.dumps({"cells": cells, "seconds": time.time() - start})
+        )
+    responses.write((json.dumps({"ready": True}) + "\n").encode())
+    for line in iter(requests.readline, b""):
+        request = json.loads(line.decode())
+        if request.get("quit"):
+            break
+        try:
+            reply = call(functions.get(request["notebook"], {}).get(request["name"]), request, cap)
+        except BaseException as exc:  # noqa: BLE001
+            reply = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+        reply["id"] = request.get("id")
+        responses.write((json.dumps(reply, allow_nan=True) + "\n").encode())
+    return 0
+
+
+if __name__ == "__main__":
+    os._exit(main())

@@ -1,0 +1,74 @@
+"""The judge's proxy (resnet_course/grading/judge.py, codec.py) on every exercise, without a sandbox.
+
+Each exercise's reference solution is served through the real encoding (JSON, ``.npy``, ``.keras``) by
+``server.call`` in this process, and the exercise's visible and hidden checks run on the proxy, as the
+judge runs them: the reference must pass every check, so each kind of argument and result the course's
+checks use (arrays, symbolic tensors, models changed in place, initialisers) crosses the boundary intact.
+A submission's run in a real sandbox is in tests/test_nbgrader_roundtrip.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from resnet_course.grading import codec, judge, server
+from tools.notebooks import exercises, nbgrader_meta, read, solution_source, source_notebooks
+
+EXERCISES = [(path, name) for path in source_notebooks() for name in exercises(path)]
+
+
+class LocalChannel(judge.Channel):
+    """A channel whose 'sandbox' is ``server.call`` in this process (the codec is the real one)."""
+
+    def __init__(self, scratch, functions):
+        super().__init__(None, None, scratch, str(scratch))
+        self.functions = functions
+
+    def send(self, request, timeout):
+        return dict(
+            server.call(self.functions.get(request["name"]), codec.loads(codec.dumps(request)), 100_000),
+            id=request["id"],
+        )
+
+
+def reference_functions(path, name) -> dict:
+    """The notebook's code cells up to the reference solution of ``name`` (graded and free check cells
+    skipped), run in a fresh namespace."""
+    namespace = {"__name__": "__main__"}
+    for cell in read(path).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or meta.get("grade") and not meta.get("solution") or "free_check(" in cell.source:
+            continue
+        exec(compile(solution_source(cell.source), f"<{meta.get('grade_id')}>", "exec"), namespace)  # noqa: S102
+        if meta.get("grade_id") == name:
+            return namespace
+    return namespace
+
+
+@pytest.mark.parametrize("path, name", EXERCISES, ids=[name for _, name in EXERCISES])
+def test_reference_solution_passes_every_check_through_the_proxy(path, name, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_COURSE_FAST", "1")
+    functions = reference_functions(path, name)
+    verdict = judge.judge(LocalChannel(tmp_path, functions), path.name, name)
+    assert verdict["passed"], verdict["message"]
+    assert verdict["output"].count("[PASS]") == 2, verdict["output"]
+    assert not os.listdir(tmp_path / "calls")  # every call's files are removed
+
+
+def test_a_returned_layer_written_in_the_notebook_is_refused(tmp_path):
+    path, name = next((p, n) for p, n in EXERCISES if n == "identity_block")
+    functions = reference_functions(path, name)
+    exec(
+        "import keras\n"  # noqa: S102
+        "class Mine(keras.layers.ReLU):\n    pass\n"
+        "_reference = identity_block\n"
+        "def identity_block(*args, **kwargs):\n    return Mine()(_reference(*args, **kwargs))\n",
+        functions,
+    )
+    verdict = judge.judge(LocalChannel(tmp_path, functions), path.name, name)
+    assert (
+        not verdict["passed"]
+        and "could not be loaded without running code written in the notebook" in verdict["message"]
+    ), verdict["message"]
