@@ -28,7 +28,7 @@ try:
 except sandbox.SandboxUnavailable as exc:
     AVAILABLE = str(exc)
 
-MARKER = f"resnet-sandbox-test-{uuid.uuid4().hex}"  # in every test program's command line
+MARKER = f"resnet-sandbox-test-{uuid.uuid4().hex}"      # in every test program's command line
 pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAILABLE}")
 
 
@@ -47,54 +47,34 @@ def left_running() -> list[str]:
 
 
 def test_it_runs_python_as_nobody_and_sees_only_what_grading_needs(tmp_path):
-    report, out = run(
-        tmp_path,
-        f"""
+    report, out = run(tmp_path, f"""
         import os, numpy, public_tests, test_utils, resnets_utils
         print('uid', os.getuid(), os.getgid())
         print('course', sorted(os.listdir('/course')))
-        for path in {
-            [
-                str(CODE_ROOT / "source"),
-                str(CODE_ROOT / "gradebook.db"),
-                str(CODE_ROOT / "submitted"),
-                str(CODE_ROOT / "tools"),
-                str(CODE_ROOT / "public_tests.py"),
-                "/home",
-                "/etc/passwd",
-            ]!r
-        }:
+        for path in {[str(CODE_ROOT / 'source'), str(CODE_ROOT / 'gradebook.db'), str(CODE_ROOT / 'submitted'),
+                      str(CODE_ROOT / 'tools'), str(CODE_ROOT / 'public_tests.py'), '/home', '/etc/passwd']!r}:
             print('sees' if os.path.exists(path) else 'hidden', path)
         for folder in {sorted({str(p) for root in sandbox._python_roots() for p in root.parents[:-1]})!r}:
             print('in', folder, sorted(os.listdir(folder)))      # only the way to the Python installation
-        """,
-    )
+        """)
     assert report["exit_status"] == 0, report["stderr"]
     assert "uid 65534 65534" in out
-    assert (
-        "course ['datasets', 'fixtures', 'public_tests.py', 'resnet_course', 'resnets_utils.py', 'test_utils.py']"
-        in out
-    ), out
+    assert "course ['datasets', 'fixtures', 'public_tests.py', 'resnet_course', 'resnets_utils.py', 'test_utils.py']" \
+        in out, out
     assert "sees" not in out, out
     ways = {str(p) for root in sandbox._python_roots() for p in [root, *root.parents[:-1]]}
     for line in out.splitlines():
         if line.startswith("in "):
             folder, entries = line[3:].split(" ", 1)
-            assert {str(Path(folder) / e) for e in eval(entries)} <= ways, line  # noqa: S307 - our own output
+            assert {str(Path(folder) / e) for e in eval(entries)} <= ways, line     # noqa: S307 - our own output
 
 
 def test_it_cannot_write_outside_its_scratch_folder(tmp_path):
     import site
 
-    targets = [
-        "/course/public_tests.py",
-        str(Path(site.getsitepackages()[0]) / "zz_attack.pth"),
-        str(Path(sys.executable).resolve().parent / "zz"),
-        "/usr/zz",
-    ]
-    report, out = run(
-        tmp_path,
-        f"""
+    targets = ["/course/public_tests.py", str(Path(site.getsitepackages()[0]) / "zz_attack.pth"),
+               str(Path(sys.executable).resolve().parent / "zz"), "/usr/zz"]
+    report, out = run(tmp_path, f"""
         for path in {targets!r}:
             try:
                 open(path, 'a').write('x')
@@ -104,8 +84,7 @@ def test_it_cannot_write_outside_its_scratch_folder(tmp_path):
         open('/scratch/mine', 'w').write('ok')
         open('/tmp/mine', 'w').write('ok')
         print('scratch ok')
-        """,
-    )
+        """)
     assert "wrote" not in out and "scratch ok" in out, out
     assert not (Path(site.getsitepackages()[0]) / "zz_attack.pth").exists()
     assert (tmp_path / "scratch" / "mine").read_text() == "ok"
@@ -119,9 +98,7 @@ def test_it_reaches_no_network_not_even_the_hosts_loopback(tmp_path):
     reached = []
     threading.Thread(target=lambda: reached.append(_accept(listener)), daemon=True).start()
     port = listener.getsockname()[1]
-    report, out = run(
-        tmp_path,
-        f"""
+    report, out = run(tmp_path, f"""
         import socket
         for address in (('127.0.0.1', {port}), ('1.1.1.1', 53)):
             try:
@@ -129,8 +106,7 @@ def test_it_reaches_no_network_not_even_the_hosts_loopback(tmp_path):
                 print('reached', address)
             except OSError as exc:
                 print('no network', address, type(exc).__name__)
-        """,
-    )
+        """)
     listener.close()
     assert "reached" not in out, out
     assert reached in ([], [None]), reached
@@ -144,24 +120,18 @@ def _accept(listener):
 
 
 def test_memory_beyond_the_limit_kills_the_sandbox(tmp_path):
-    report, out = run(
-        tmp_path,
-        """
+    report, out = run(tmp_path, """
         hold = []
         while True:
             hold.append(bytearray(50_000_000))
-        """,
-        memory_bytes=300 * 2**20,
-    )
+        """, memory_bytes=300 * 2**20)
     assert report["exit_status"] not in (0, None), report
     assert report["peak_memory_bytes"] is None or report["peak_memory_bytes"] <= 300 * 2**20
     assert report["memory_limit_hit"], report
 
 
 def test_a_fork_bomb_stops_at_the_pids_limit_and_nothing_outlives_the_sandbox(tmp_path):
-    report, out = run(
-        tmp_path,
-        """
+    report, out = run(tmp_path, """
         import os, time
         made = 0
         for _ in range(1000):
@@ -174,49 +144,37 @@ def test_a_fork_bomb_stops_at_the_pids_limit_and_nothing_outlives_the_sandbox(tm
             except OSError:
                 break
         print('forked', made)
-        """,
-        pids=64,
-    )
+        """, pids=64)
     forked = int(out.split("forked")[1].split()[0])
     assert forked < 64, out
     assert left_running() == [], "processes left running"
 
 
 def test_the_wall_time_limit_kills_the_whole_tree(tmp_path):
-    report, _ = run(
-        tmp_path,
-        """
+    report, _ = run(tmp_path, """
         import os, time
         if os.fork() == 0:
             while True:
                 time.sleep(1)
         while True:
             pass
-        """,
-        wall_seconds=3,
-    )
+        """, wall_seconds=3)
     assert report["killed_at_wall_time"], report
     assert report["seconds"] < 30
     assert left_running() == [], "processes left running"
 
 
 def test_output_is_read_through_a_bounded_reader(tmp_path):
-    report, out = run(
-        tmp_path,
-        """
+    report, out = run(tmp_path, """
         import os
         os.write(1, b'x' * 50_000_000)
-        """,
-        output_bytes=10_000,
-    )
+        """, output_bytes=10_000)
     assert report["exit_status"] == 0
     assert len(out) < 20_000 and "more bytes not kept" in out
 
 
 def test_killing_everything_it_can_signal_ends_only_itself(tmp_path):
-    report, out = run(
-        tmp_path,
-        """
+    report, out = run(tmp_path, """
         import os, signal
         for pid in (os.getppid(), 1):
             try:
@@ -224,7 +182,6 @@ def test_killing_everything_it_can_signal_ends_only_itself(tmp_path):
             except OSError as exc:
                 print('refused', pid, type(exc).__name__)
         os.kill(-1, signal.SIGKILL)
-        """,
-    )
-    assert os.getpid() > 0  # this process (the host) is alive
+        """)
+    assert os.getpid() > 0                       # this process (the host) is alive
     assert "refused 1" in out or report["exit_status"] != 0, report
