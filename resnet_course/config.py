@@ -44,9 +44,18 @@ VARIABLES = {
             "a cifar-10-batches-py folder for notebook 7 (else the Keras cache, else the course's stand-in)",
         ),
         Variable("NBGRADER_EXECUTION", "set by nbgrader while it autogrades or validates: fast mode, headless"),
+        Variable(
+            "RESNET_GRADING_RESULTS",
+            "the folder of <student>.json results nbgrader imports (set by tools.grade autograde; nbgrader_config.py)",
+        ),
+        Variable(
+            "TF_ENABLE_ONEDNN_OPTS",
+            "1: TensorFlow's oneDNN kernels (set by the Makefile, the tests and the setup cell; passed into the sandbox)",
+        ),
     )
 }
-FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV = VARIABLES
+FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV, *_ = VARIABLES
+GRADING_RESULTS_ENV, ONEDNN_ENV = list(VARIABLES)[-2:]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

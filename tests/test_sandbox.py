@@ -59,7 +59,7 @@ def test_it_runs_python_as_nobody_and_sees_only_what_grading_needs(tmp_path):
         """)
     assert report["exit_status"] == 0, report["stderr"]
     assert "uid 65534 65534" in out
-    assert "course ['datasets', 'fixtures', 'public_tests.py', 'resnet_course', 'resnets_utils.py', 'test_utils.py']" \
+    assert "course ['public_tests.py', 'resnet_course', 'resnets_utils.py', 'test_utils.py']" \
         in out, out
     assert "sees" not in out, out
     ways = {str(p) for root in sandbox._python_roots() for p in [root, *root.parents[:-1]]}

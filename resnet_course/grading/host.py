@@ -22,6 +22,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
+from resnet_course import config
+
 RESULTS_ENV = "RESNET_GRADING_RESULTS"  # the folder of <student>.json results nbgrader imports
 PER_JOB_BYTES = 5 * 2**30  # what one student's grading may hold (sandbox 4 GB + judge)
 OUTPUT_TYPES = ("stream", "display_data", "error")
@@ -179,7 +181,7 @@ class ImportSandboxRun(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources.get("nbgrader", {})
         student, assignment, notebook = info.get("student"), info.get("assignment"), info.get("notebook")
-        path = Path(self.results or os.environ.get(RESULTS_ENV, "")) / f"{student}.json"
+        path = Path(self.results or config.value(RESULTS_ENV)) / f"{student}.json"
         try:
             data = json.loads(path.read_text())
             run = data["notebooks"].get(f"{assignment}/{notebook}.ipynb", {})

@@ -24,7 +24,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resnet_course import config
+from resnet_course.config import ONEDNN_ENV
 from resnet_course.grading.paths import CODE_ROOT
+from resnet_course.pretrained import course_cache_dir
 
 NOBODY = 65534
 TMP_BYTES = 256 * 2**20  # the sandbox's /tmp (a tmpfs)
@@ -276,7 +279,7 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
     for name in PUBLIC_DIRS:
         if (CODE_ROOT / name).is_dir():
             cmd += ["--ro-bind", str(CODE_ROOT / name), f"/course/{name}"]
-    cache = Path(os.environ.get("RESNET_COURSE_CACHE") or Path.home() / ".keras" / "resnet_course").expanduser()
+    cache = course_cache_dir()
     if cache.is_dir():
         cmd += ["--ro-bind", str(cache), "/weights"]
     cmd += [
@@ -310,7 +313,7 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
         "1",
         "--setenv",
         "TF_ENABLE_ONEDNN_OPTS",
-        os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"),
+        config.value(ONEDNN_ENV) or "1",
         "--setenv",
         "NBGRADER_EXECUTION",
         "autograde",
