@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser sandbox clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -30,10 +30,13 @@ course: setup  ## run every solution notebook in full mode; notebooks in build/c
 course-fast: setup  ## the same in fast mode (RESNET_COURSE_FAST=1), a few minutes; results in docs/results-fast.json
 	RESNET_COURSE_FAST=1 $(PY) -m tools.run_course
 
+sandbox:  ## install Debian's bubblewrap for sandboxed grading (as root; says so where it cannot)
+	@tools/install_sandbox.sh
+
 browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
 	@tools/install_browser.sh
 
-test: setup browser  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
+test: setup browser sandbox  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
 	RESNET_COURSE_FAST=1 $(PY) -m pytest
 
 release: setup  ## regenerate the student notebooks in notebooks/ from source/
@@ -77,7 +80,7 @@ assign: setup  ## release every assignment to notebooks/ and record it in gradeb
 students: setup  ## add students: make students ADD="alice bob" or ROSTER=roster.csv
 	$(PY) -m tools.grade students $(ADD) $(if $(ROSTER),--roster $(ROSTER))
 
-autograde: setup  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time (docs/grading.md)
+autograde: setup sandbox  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time (docs/grading.md)
 	$(PY) -m tools.grade autograde $(ASSIGNMENTS) $(if $(JOBS),--jobs $(JOBS)) $(if $(UNSANDBOXED),--unsandboxed)
 
 feedback: setup  ## HTML feedback in feedback/<student>/<assignment>/
