@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..exercise import Exercise, Fixtures, fixture_key
@@ -213,6 +215,19 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
                               f"(tolerance: {TOLERANCE})")
 
 
+def _keras_applications_names(model) -> list[str]:
+    """The names that give away a model made by keras.applications' ResNet builder.
+
+    In the student's own kernel ``recording_keras_resnets`` sees the builder run; a judge that gets the model as data
+    (resnet_course.grading) sees only its names: the builder calls the model ``resnet50`` and names the layers of
+    its blocks ``conv<stage>_block<block>_<i>_<kind>``, which the course's blocks never do.
+    """
+    named = [layer.name for layer in getattr(model, "layers", []) if re.match(r"conv[2-5]_block\d+_", layer.name)]
+    if getattr(model, "name", "") == "resnet50" or len(named) >= 8:
+        return [getattr(model, "name", "") if getattr(model, "name", "") == "resnet50" else named[0]]
+    return []
+
+
 def _resnet_test(ex, target, configs, seed):
     __tracebackhide__ = True
     expect_untampered(ex)
@@ -220,6 +235,7 @@ def _resnet_test(ex, target, configs, seed):
     for i, (input_shape, classes) in enumerate(configs):
         with recording_keras_resnets() as prebuilt:
             model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=limit('model'))
+        prebuilt = prebuilt or _keras_applications_names(model)
         if prebuilt:
             raise failure(ex, "the network must be built by your function, layer by layer",
                           "a model made of your stem, the blocks and the head",
