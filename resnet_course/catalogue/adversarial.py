@@ -248,8 +248,9 @@ def _disarms_checks(ex, ref):
     # Replace importlib.reload, builtins.__import__, sys.modules entries and the tamper guard's baseline.
     return _attack(ex, "", at_cell="""
 import builtins, importlib, sys, types
-import numpy, test_utils
-test_utils._LIBRARY_SNAPSHOT.clear()
+import numpy
+from resnet_course import guard
+guard._LIBRARY_SNAPSHOT.clear()
 numpy.allclose = lambda *a, **k: True
 importlib.reload = lambda module: module
 _import = builtins.__import__

@@ -36,6 +36,23 @@ PUBLIC_FILES = ("resnets_utils.py", "test_utils.py", "public_tests.py")
 PUBLIC_DIRS = ("resnet_course",)  # the package: datasets/, fixtures/, the checks the visible tests use, grading/
 
 
+# The system's programs and libraries, read-only, as every bwrap command here shows them.
+SYSTEM_VIEW = (
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+)
+
+
 class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot create its namespaces here."""
 
@@ -76,18 +93,7 @@ def check_available() -> None:
             "--unshare-pid",
             "--unshare-net",
             "--die-with-parent",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--symlink",
-            "usr/bin",
-            "/bin",
-            "--symlink",
-            "usr/lib",
-            "/lib",
-            "--symlink",
-            "usr/lib64",
-            "/lib64",
+            *SYSTEM_VIEW,
             "--proc",
             "/proc",
             "--",
@@ -229,18 +235,7 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
         "--new-session",
         "--hostname",
         "sandbox",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
+        *SYSTEM_VIEW,
         "--symlink",
         "usr/sbin",
         "/sbin",
