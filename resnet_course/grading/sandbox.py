@@ -36,6 +36,19 @@ PUBLIC_FILES = ("resnets_utils.py", "test_utils.py", "public_tests.py")
 PUBLIC_DIRS = ("resnet_course",)  # the package: datasets/, fixtures/, the checks the visible tests use, grading/
 
 
+# setpriv's drop to the unprivileged user, then the command: what the availability probe and every sandbox run.
+DROP_TO_NOBODY = (
+    "/usr/bin/setpriv",
+    "--reuid",
+    str(NOBODY),
+    "--regid",
+    str(NOBODY),
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+    "--",
+)
 # The system's programs and libraries, read-only, as every bwrap command here shows them.
 SYSTEM_VIEW = (
     "--ro-bind",
@@ -97,12 +110,7 @@ def check_available() -> None:
             "--proc",
             "/proc",
             "--",
-            "/usr/bin/setpriv",
-            "--reuid",
-            str(NOBODY),
-            "--regid",
-            str(NOBODY),
-            "--clear-groups",
+            *DROP_TO_NOBODY,
             "/bin/true",
         ],
         capture_output=True,
@@ -322,23 +330,7 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
     # bwrap runs as root without a user namespace (so that the uid below is a real, unprivileged uid on
     # the host too, and the kernel checks every file access as that user); setpriv drops to it with no
     # capabilities, no supplementary groups and no way to regain privileges.
-    return (
-        cmd
-        + [
-            "--",
-            "/usr/bin/setpriv",
-            "--reuid",
-            str(NOBODY),
-            "--regid",
-            str(NOBODY),
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--no-new-privs",
-            "--",
-        ]
-        + argv
-    )
+    return cmd + ["--", *DROP_TO_NOBODY] + argv
 
 
 @dataclass
