@@ -80,8 +80,8 @@ assign: setup  ## release every assignment to notebooks/ and record it in gradeb
 students: setup  ## add students: make students ADD="alice bob" or ROSTER=roster.csv
 	$(PY) -m tools.grade students $(ADD) $(if $(ROSTER),--roster $(ROSTER))
 
-autograde: setup sandbox  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time (docs/grading.md)
-	$(PY) -m tools.grade autograde $(ASSIGNMENTS) $(if $(JOBS),--jobs $(JOBS)) $(if $(UNSANDBOXED),--unsandboxed)
+autograde: setup sandbox  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time, EXPERIMENTS=1 to run the experiment cells too (docs/grading.md)
+	$(PY) -m tools.grade autograde $(ASSIGNMENTS) $(if $(JOBS),--jobs $(JOBS)) $(if $(UNSANDBOXED),--unsandboxed) $(if $(EXPERIMENTS),--run-experiments)
 
 feedback: setup  ## HTML feedback in feedback/<student>/<assignment>/
 	$(PY) -m tools.grade feedback $(ASSIGNMENTS)

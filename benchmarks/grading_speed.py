@@ -75,7 +75,12 @@ def summarise(run_: dict) -> str:
     lines = [
         f"--jobs {run_['jobs']}: {len(results)} students in {run_['total']:.0f} s "
         f"(import by nbgrader included) = {3600 * len(results) / run_['total']:.0f} students per hour; "
-        f"seconds per student (grade_one) {', '.join(f'{s:.0f}' for s in per_student)}"
+        f"seconds per student (grade_one) {', '.join(f'{s:.0f}' for s in per_student)}; graded cells passed "
+        + ", ".join(
+            f"{sum(v['passed'] for nb in r['notebooks'].values() for v in nb.get('verdicts', {}).values())}"
+            f"/{sum(len(nb.get('verdicts', {})) for nb in r['notebooks'].values())}"
+            for r in results.values()
+        )
     ]
     first = next(iter(results.values()), None)
     if first:
@@ -83,7 +88,17 @@ def summarise(run_: dict) -> str:
         lines.append(
             f"  first student: sandbox {box.get('seconds', 0):.0f} s, peak memory "
             f"{(box.get('peak_memory_bytes') or 0) / 2**20:.0f} MB"
+            + ("; it hit the memory limit" if box.get("memory_limit_hit") else "")
         )
+        slowest = sorted(
+            (
+                (c.get("seconds", 0), name, c.get("index"))
+                for name, nb in first["notebooks"].items()
+                for c in nb.get("cells", [])
+            ),
+            reverse=True,
+        )[:5]
+        lines.append("  slowest cells: " + ", ".join(f"{n.split('/')[0]} cell {i} {t:.1f} s" for t, n, i in slowest))
         for name, nb in first["notebooks"].items():
             cells = sum(c.get("seconds", 0) for c in nb.get("cells", []))
             checks = {k: v.get("seconds", 0) for k, v in nb.get("verdicts", {}).items()}

@@ -51,3 +51,21 @@ def test_every_image_a_notebook_shows_exists():
                         assert target[len("attachment:") :] in cell.get("attachments", {}), f"{path.name}: {target}"
                         continue
                     assert (path.parent / target).resolve().is_file(), f"{path.name}: missing image {target}"
+
+
+def test_grading_can_skip_the_experiment_cells():
+    """Grading skips the cells tagged ``experiment``; no other cell may need what they define."""
+    import nbformat
+
+    from tools.notebooks import experiment_leaks, read
+
+    for path in source_notebooks():
+        assert experiment_leaks(read(path)) == [], path.name
+    broken = nbformat.v4.new_notebook()
+    broken.cells = [
+        nbformat.v4.new_code_cell("data = load()"),
+        nbformat.v4.new_code_cell("def f(data):\n    return data\nprint(data)"),
+    ]
+    broken.cells[0].metadata["tags"] = ["experiment"]
+    assert experiment_leaks(broken) == ["cell 1 reads data, bound only by experiment cells"]
+    assert sum("experiment" in c.metadata.get("tags", []) for p in source_notebooks() for c in read(p).cells) >= 20

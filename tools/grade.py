@@ -10,7 +10,7 @@ Usage::
     python -m tools.grade release                    # make assign: notebooks/ + gradebook.db
     python -m tools.grade students alice bob         # make students ADD="alice bob"
     python -m tools.grade students --roster r.csv    # make students ROSTER=r.csv (nbgrader's CSV: id,first_name,...)
-    python -m tools.grade autograde [ASSIGNMENT ...] [--jobs N] [--unsandboxed]  # make autograde
+    python -m tools.grade autograde [ASSIGNMENT ...] [--jobs N] [--unsandboxed] [--run-experiments]  # make autograde
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
@@ -18,7 +18,8 @@ Usage::
 skips a renamed one) and prints what to do about each problem; it then grades the
 students in parallel (``--jobs N``; default: what the machine holds), each with
 ``python -m resnet_course.grading.grade_one``: the student's notebooks run in a sandbox
-(bubblewrap; refused when it is missing, unless ``--unsandboxed``) in fast mode, and a
+(bubblewrap; refused when it is missing, unless ``--unsandboxed``) in fast mode, without
+the cells tagged ``experiment`` (training runs no score depends on; ``--run-experiments``), and a
 trusted judge runs the checks outside it (docs/grading.md). One ``nbgrader autograde``
 per assignment then imports the results into the gradebook on this host. It prints
 progress with an ETA, the scores and the grading seconds per student, and exits with 1
@@ -117,7 +118,7 @@ def check_submissions(course: Path) -> list[str]:
 
 
 def autograde(course: Path, names: list[str] | None = None, env: dict | None = None, jobs: int | None = None,
-              sandboxed: bool = True) -> int:
+              sandboxed: bool = True, run_experiments: bool = False) -> int:
     """Grade every submission of the given assignments (default: all that have submissions).
 
     Each student is graded by ``resnet_course.grading.grade_one`` (a sandbox for the notebooks, a trusted
@@ -147,7 +148,10 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     results = course / "grading_results"
     print(f"grading {len(people)} students, {jobs} at a time" + ("" if sandboxed else " (UNSANDBOXED)"))
     start = time.time()
-    crashed = host.grade_class(course, people, names, results, jobs, sandboxed)
+    extra = ["--run-experiments"] if run_experiments else []
+    if run_experiments:
+        print("running the cells tagged 'experiment' too (--run-experiments): slower, no score depends on them")
+    crashed = host.grade_class(course, people, names, results, jobs, sandboxed, extra)
     graded_in = time.time() - start
     failed = []
     env = dict(env or nbgrader_env(), **{host.RESULTS_ENV: str(results)})
@@ -243,6 +247,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=None, help="students graded at a time (default: what the machine holds)")
     p.add_argument("--unsandboxed", action="store_true",
                    help="run the students' notebooks without the sandbox (when bubblewrap is missing; said in the output)")
+    p.add_argument("--run-experiments", action="store_true",
+                   help="also run the cells tagged 'experiment' (training runs and their plots; no score depends on them)")
     sub.add_parser("grades").add_argument("--to", default="grades.csv", help="CSV file, relative to the course")
     args = parser.parse_args(argv)
     course = args.course.resolve()
@@ -253,7 +259,8 @@ def main(argv=None) -> int:
     if args.step == "students":
         return students(course, args.ids, args.roster)
     if args.step == "autograde":
-        return autograde(course, args.assignments, jobs=args.jobs, sandboxed=not args.unsandboxed)
+        return autograde(course, args.assignments, jobs=args.jobs, sandboxed=not args.unsandboxed,
+                         run_experiments=args.run_experiments)
     if args.step == "feedback":
         return feedback(course, args.assignments)
     return grades(course, args.to)

@@ -100,3 +100,53 @@ def solved(release_path: Path, source_path: Path):
         if nbgrader_meta(cell).get("solution") and gid in answers:
             cell.source = answers[gid]
     return nb
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, global names it reads), by its syntax; inside a function its parameters are not reads."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    bound, read = set(), set()
+
+    def visit(node, params: frozenset):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                if node.id not in params:
+                    read.add(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            params = params | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        for child in ast.iter_child_nodes(node):
+            visit(child, params)
+
+    visit(ast.parse(TransformerManager().transform_cell(source)), frozenset())
+    return bound, read
+
+
+def experiment_leaks(nb) -> list[str]:
+    """Why skipping the notebook's ``experiment`` cells (as grading does) would break another cell, if it would:
+    a cell that is run reads a name only experiment cells bind, or an nbgrader or setup cell is tagged."""
+    problems, only_experiments, kept = [], set(), set()
+    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for i, cell in cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        bound, _ = _names(cell.source)
+        if "experiment" in tags:
+            only_experiments |= bound
+            if nbgrader_meta(cell) or "setup" in tags:
+                problems.append(f"cell {i} is tagged 'experiment' but is an nbgrader or setup cell")
+        else:
+            kept |= bound
+    for i, cell in cells:
+        if "experiment" not in cell.get("metadata", {}).get("tags", []):
+            leaked = sorted(_names(cell.source)[1] & (only_experiments - kept))
+            if leaked:
+                problems.append(f"cell {i} reads {', '.join(leaked)}, bound only by experiment cells")
+    return problems

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from resnet_course.grading import sandbox
 from resnet_course.grading.paths import CODE_ROOT
 
 SOLUTION_TIMEOUT_DEFAULT = 600
+EXPERIMENT_TAG = "experiment"  # a cell the score does not depend on (training runs, plots): not run while grading
 
 
 def nbgrader_meta(cell) -> dict:
@@ -80,6 +82,7 @@ def job_cells(nb: dict, timeout) -> list[dict]:
                 "graded": graded,
                 "exercise": grade_id[: -len("_tests")] if graded and grade_id.endswith("_tests") else None,
                 "timeout": float(timeout(cell)),
+                "experiment": EXPERIMENT_TAG in ((cell.get("metadata") or {}).get("tags") or []),
             }
         )
     return cells
@@ -92,6 +95,7 @@ def grade(
     limits: sandbox.Limits | None = None,
     sandboxed: bool = True,
     call_timeout: float = 300.0,
+    run_experiments: bool = False,
 ) -> dict:
     """Run a student's submissions of ``assignments`` (``student/<assignment>/*.ipynb``) in one sandbox and judge
     every graded cell; the results (see the module doc), notebooks keyed ``<assignment>/<notebook file>``."""
@@ -102,7 +106,12 @@ def grade(
     scratch = Path(tempfile.mkdtemp(prefix="resnet-grading-"))
     try:
         (scratch / "submission").mkdir()
-        job = {"scratch": "/scratch" if sandboxed else str(scratch), "output_cap": 100_000, "notebooks": []}
+        job = {
+            "scratch": "/scratch" if sandboxed else str(scratch),
+            "output_cap": 100_000,
+            "run_experiments": run_experiments,
+            "notebooks": [],
+        }
         plan = {}
         for assignment in assignments:
             release = course / "notebooks" / assignment
@@ -143,10 +152,13 @@ def run_and_judge(
     requests = os.fdopen(req_w, "wb", buffering=0)
     responses = os.fdopen(resp_r, "rb", buffering=0)
     channel = judging.Channel(requests, responses, scratch, inside)
+    warming = threading.Thread(target=judging.warm_up, daemon=True)
+    warming.start()
     try:
         channel.read(limits.wall_seconds + 5)  # the notebooks ran
     except judging.SandboxGone as exc:
         channel.dead = f"the notebooks did not finish running: {exc}"
+    warming.join()
     for name, exercises in plan.items():
         verdicts = {grade_id: judging.judge(channel, name, exercise, call_timeout) for grade_id, exercise in exercises}
         results["notebooks"].setdefault(name, {})["verdicts"] = verdicts
@@ -183,6 +195,11 @@ def main(argv=None) -> int:
     parser.add_argument("--course", type=Path, default=CODE_ROOT)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--unsandboxed", action="store_true", help="no sandbox (student code runs with your rights)")
+    parser.add_argument(
+        "--run-experiments",
+        action="store_true",
+        help=f"also run the cells tagged {EXPERIMENT_TAG!r} (training runs; no score depends on them)",
+    )
     parser.add_argument("--wall-seconds", type=float, default=sandbox.Limits.wall_seconds)
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes // 2**20)
     args = parser.parse_args(argv)
@@ -194,7 +211,14 @@ def main(argv=None) -> int:
     limits = sandbox.Limits(wall_seconds=args.wall_seconds, memory_bytes=args.memory_mb * 2**20)
     student = args.student.resolve()
     names = args.assignment or sorted(p.name for p in student.iterdir() if p.is_dir())
-    results = grade(student, names, args.course.resolve(), limits, sandboxed=not args.unsandboxed)
+    results = grade(
+        student,
+        names,
+        args.course.resolve(),
+        limits,
+        sandboxed=not args.unsandboxed,
+        run_experiments=args.run_experiments,
+    )
     args.out.write_text(json.dumps(results, indent=1))
     if args.unsandboxed:
         print("UNSANDBOXED: the student's code ran with your rights (--unsandboxed)")

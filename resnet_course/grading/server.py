@@ -82,14 +82,27 @@ def _outputs(stdout: Bounded, stderr: Bounded, displays, error) -> list:
     return outs
 
 
-def run_notebook(path: Path, cells: list, exercises: list, cap: int) -> tuple[dict, list]:
-    """Execute ``cells`` (from the job) of one notebook; the student's functions and each cell's outputs."""
+SKIPPED = (
+    "Not run while grading: this cell is an experiment (tagged 'experiment') and no score depends on it. "
+    "Run it in your own notebook to see its result.\n"
+)
+
+
+def run_notebook(
+    path: Path, cells: list, exercises: list, cap: int, run_experiments: bool = False
+) -> tuple[dict, list]:
+    """Execute ``cells`` (from the job) of one notebook; the student's functions and each cell's outputs.
+    Cells marked ``experiment`` are skipped unless ``run_experiments``; their output says so."""
     from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
 
     InteractiveShell.clear_instance()
     shell = InteractiveShell.instance(user_ns={"__name__": "__main__"})
     shell.display_pub = CapturingDisplayPublisher()
+    try:
+        shell.enable_matplotlib("inline")  # figures become image/png displays, kept as feedback
+    except Exception:  # noqa: BLE001 - no matplotlib: no figures, the rest runs
+        pass
     functions, results = {}, []
     os.chdir(path.parent)
     for cell in cells:
@@ -98,6 +111,10 @@ def run_notebook(path: Path, cells: list, exercises: list, cap: int) -> tuple[di
             if name and name not in functions:
                 functions[name] = shell.user_ns.get(name)
             results.append({"id": cell.get("id"), "index": cell["index"], "outputs": []})
+            continue
+        if cell.get("experiment") and not run_experiments:
+            note = {"output_type": "stream", "name": "stdout", "text": SKIPPED}
+            results.append({"id": cell.get("id"), "index": cell["index"], "outputs": [note], "seconds": 0.0})
             continue
         stdout, stderr = Bounded(cap), Bounded(cap)
         shell.display_pub.outputs = []
@@ -147,6 +164,7 @@ def call(function, request: dict, cap: int) -> dict:
     models = [
         a for a in list(args) + list(kwargs.values()) if type(a).__name__ in ("Functional", "Sequential", "Model")
     ]
+    before = [codec.snapshot(m) for m in models]
     if function is None:
         return {"error": "NameError", "message": f"name '{request['name']}' is not defined"}
     if not callable(function):
@@ -172,7 +190,7 @@ def call(function, request: dict, cap: int) -> dict:
         sys.stdout, sys.stderr = old
     try:
         encoded = codec.encode(result, folder, inputs or None)
-        states = [codec.encode(m, folder) for m in models]
+        states = [codec.encode_state(m, old, folder) for m, old in zip(models, before)]
     except Exception as exc:  # noqa: BLE001
         return {
             "error": "EncodingError",
@@ -217,7 +235,9 @@ def main(argv=None) -> int:
     functions = {}
     for nb in job["notebooks"]:
         start = time.time()
-        found, cells = run_notebook(scratch / "submission" / nb["file"], nb["cells"], nb["exercises"], cap)
+        found, cells = run_notebook(
+            scratch / "submission" / nb["file"], nb["cells"], nb["exercises"], cap, bool(job.get("run_experiments"))
+        )
         functions[nb["file"]] = found
         _release_memory()
         (scratch / "run" / f"{nb['file'].replace('/', '__')}.json").write_text(
