@@ -99,3 +99,36 @@ def keras_home() -> Path:
     from keras.src.backend import config as keras_config
 
     return Path(keras_config.keras_home())
+
+
+@contextmanager
+def safe_mode():
+    """Keras's safe deserialization (no code from the serialized data runs), as ``load_model(safe_mode=True)`` uses."""
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    with SafeModeScope(True):
+        yield
+
+
+def compiled_training(model, layers: list) -> dict:
+    """What ``compile`` recorded: each layer's trainable flag at the last compile, and whether ``fit`` built a step.
+
+    (The checks ask whether a model was compiled again after its flags changed; a model that crosses to the judge is
+    compiled there afresh, so this travels with it and ``restore_compiled_training`` puts it back.)"""
+    recorded = getattr(model, "_compiled_trainable_state", None)
+    return {
+        "flags": None if recorded is None else [bool(recorded.get(layer, layer.trainable)) for layer in layers],
+        "step": getattr(model, "train_function", None) is not None,
+    }
+
+
+def _step_built_elsewhere(*args, **kwargs):
+    raise RuntimeError("this training step was built in the student's sandbox; it does not run in the judge")
+
+
+def restore_compiled_training(model, layers: list, recorded: dict) -> None:
+    flags = recorded.get("flags")
+    if isinstance(flags, list) and len(flags) == len(layers):
+        model._compiled_trainable_state = {layer: bool(flag) for layer, flag in zip(layers, flags)}
+    if recorded.get("step") is True and getattr(model, "compiled", False):
+        model.train_function = _step_built_elsewhere

@@ -13,7 +13,9 @@ import os
 
 import pytest
 
+from resnet_course.catalogue.mutants import MUTANTS
 from resnet_course.grading import codec, judge, server
+from tools.mutation_score import build
 from tools.notebooks import exercises, nbgrader_meta, read, solution_source, source_notebooks
 
 EXERCISES = [(path, name) for path in source_notebooks() for name in exercises(path)]
@@ -72,3 +74,19 @@ def test_a_returned_layer_written_in_the_notebook_is_refused(tmp_path):
         not verdict["passed"]
         and "could not be loaded without running code written in the notebook" in verdict["message"]
     ), verdict["message"]
+
+
+IN_PLACE = [e for e in MUTANTS if e.exercise in ("freeze_batchnorm", "start_fine_tuning")]
+# A layer's settings (here BatchNormalization's momentum) do not travel back, only flags, weights and compile
+# settings: this mutant still fails, with the general message (its layers are still trainable).
+GENERAL_MESSAGE = {"momentum_one": "is still trainable"}
+
+
+@pytest.mark.parametrize("entry", IN_PLACE, ids=[f"{e.exercise}-{e.id}" for e in IN_PLACE])
+def test_a_wrong_change_in_place_crosses_the_boundary(entry, tmp_path, monkeypatch):
+    """What a function does to a model it is given comes back as a state (flags, changed weights, compile
+    settings), not as the whole model: the mutants that change it wrongly still fail with their message."""
+    monkeypatch.setenv("RESNET_COURSE_FAST", "1")
+    verdict = judge.judge(LocalChannel(tmp_path, {entry.exercise: build(entry)}), "nb", entry.exercise)
+    assert not verdict["passed"], verdict["message"]
+    assert GENERAL_MESSAGE.get(entry.id, entry.message) in verdict["message"], verdict["message"]

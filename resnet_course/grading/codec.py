@@ -9,7 +9,8 @@ Kinds: ``py`` (None, bool, int, float, str), ``tuple``/``list``/``dict`` (str ke
 ndarray; a masked array or another subclass keeps its kind so the checks can refuse it), ``scalar``
 (a NumPy scalar), ``tensor`` (an eager tensor, sent as its values), ``spec`` (a symbolic Keras input,
 sent as shape and dtype), ``graph`` (a symbolic result: the sub-model from the spec inputs to it),
-``model`` (a Keras model), ``initializer`` (a Keras initializer class or instance), ``other`` (anything
+``model`` (a Keras model), ``state`` (what a call changed in a model it was given: trainable flags, the
+weights of the layers whose weights changed, the compile configuration), ``initializer`` (a Keras initializer class or instance), ``other`` (anything
 else: only its type's name travels).
 """
 
@@ -116,6 +117,73 @@ def _encode_graph(value, folder: Path, inputs: list):
     name = _file(folder, ".keras")
     model.save(folder / name)
     return {"t": "graph", "f": name, "inputs": used}
+
+
+def model_layers(model) -> list:
+    """The model and every layer in it, in Keras's order (the order ``state`` data refers to)."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def snapshot(model) -> list:
+    """Copies of each layer's weights, so that ``encode_state`` can tell which ones a call changed."""
+    return [[np.array(w) for w in layer.get_weights()] for layer in model_layers(model)]
+
+
+def encode_state(model, before: list, folder: Path) -> dict:
+    """What a call did to ``model`` (a model passed to it) since ``before``: far less than the whole model."""
+    folder = Path(folder)
+    layers, weights = model_layers(model), {}
+    for i, layer in enumerate(layers):
+        if i == 0 or getattr(layer, "layers", None):
+            continue  # a model's weights are its layers' weights
+        now = layer.get_weights()
+        old = before[i] if i < len(before) else []
+        if len(now) == len(old) and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(now, old)):
+            continue
+        weights[str(i)] = []
+        for w in now:
+            name = _file(folder, ".npy")
+            np.save(folder / name, np.asarray(w), allow_pickle=False)
+            weights[str(i)].append(name)
+    from resnet_course.keras_internals import compiled_training
+
+    compiled = getattr(model, "compiled", False) and model.get_compile_config()
+    return {
+        "t": "state",
+        "trainable": [bool(layer.trainable) for layer in layers],
+        "weights": weights,
+        "compile": json.loads(json.dumps(compiled)) if compiled else None,
+        "compiled_training": compiled_training(model, layers) if compiled else None,
+    }
+
+
+def apply_state(model, data, folder: Path) -> None:
+    """Give ``model`` (the judge's) the changes ``data`` (from ``encode_state``) describes; ``Refused`` if unsafe."""
+    from resnet_course.keras_internals import restore_compiled_training, safe_mode
+
+    if not isinstance(data, dict) or data.get("t") != "state":
+        raise Refused("not the state of a model")
+    layers, trainable = model_layers(model), data.get("trainable")
+    if not isinstance(trainable, list) or len(trainable) != len(layers):
+        raise Refused("the model passed to your function changed its layers")
+    for layer, flag in zip(layers, trainable):
+        layer.trainable = bool(flag)
+    for key, names in dict(data.get("weights") or {}).items():
+        i = int(key)
+        if not 0 < i < len(layers) or not isinstance(names, list):
+            raise Refused("weights for a layer the model does not have")
+        try:
+            layers[i].set_weights([_load_array(folder, name) for name in names])
+        except ValueError as exc:
+            raise Refused(f"the weights of {layers[i].name} changed shape ({str(exc)[:200]})") from None
+    if data.get("compile"):
+        try:
+            with safe_mode():
+                model.compile_from_config(dict(data["compile"]))
+        except Exception as exc:  # noqa: BLE001 - what cannot be rebuilt safely is refused
+            raise Refused(f"the model's compile settings could not be read safely ({str(exc)[:200]})") from None
+        if isinstance(data.get("compiled_training"), dict):
+            restore_compiled_training(model, layers, data["compiled_training"])
 
 
 # --------------------------------------------------------------------------- decoding
