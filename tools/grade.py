@@ -124,7 +124,7 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     Each student is graded by ``resnet_course.grading.grade_one`` (a sandbox for the notebooks, a trusted
     judge for the checks), ``jobs`` students at a time; nbgrader then imports the results on this host.
     """
-    from resnet_course.grading import host, sandbox
+    from resnet_course.grading import grade_one, host, sandbox
 
     if sandboxed:
         try:
@@ -149,6 +149,8 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     print(f"grading {len(people)} students, {jobs} at a time" + ("" if sandboxed else " (UNSANDBOXED)"))
     start = time.time()
     extra = ["--run-experiments"] if run_experiments else []
+    _, uniform = grade_one.cell_timeout(course)  # read once here, not once per student
+    extra += ["--cell-timeout", str(uniform)] if uniform else []
     if run_experiments:
         print("running the cells tagged 'experiment' too (--run-experiments): slower, no score depends on them")
     crashed = host.grade_class(course, people, names, results, jobs, sandboxed, extra)

@@ -51,17 +51,20 @@ def graded_exercises(release_nb: Path) -> list[tuple[str, str]]:
 
 
 def cell_timeout(course: Path):
-    """The course's per-cell time limit (nbgrader's ``Execute.timeout`` / ``Execute.timeout_func``)."""
+    """The course's per-cell time limit (nbgrader's ``Execute.timeout`` / ``Execute.timeout_func``), as a function
+    of the cell, and the one limit for every cell when there is no ``timeout_func`` (else None)."""
     from traitlets.config.loader import PyFileConfigLoader
 
     try:
         config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     except Exception:  # noqa: BLE001 - no readable configuration: nbgrader's default
-        return lambda cell: SOLUTION_TIMEOUT_DEFAULT
+        return (lambda cell: SOLUTION_TIMEOUT_DEFAULT), SOLUTION_TIMEOUT_DEFAULT
     execute = config.get("Execute", {})
     func = execute.get("timeout_func") if "timeout_func" in execute else None
     default = execute.get("timeout", SOLUTION_TIMEOUT_DEFAULT) if "timeout" in execute else SOLUTION_TIMEOUT_DEFAULT
-    return (lambda cell: func(cell) or default) if callable(func) else (lambda cell: default)
+    if callable(func):
+        return (lambda cell: func(cell) or default), None
+    return (lambda cell: default), float(default)
 
 
 def job_cells(nb: dict, timeout) -> list[dict]:
@@ -96,12 +99,14 @@ def grade(
     sandboxed: bool = True,
     call_timeout: float = 300.0,
     run_experiments: bool = False,
+    uniform_timeout: float | None = None,
 ) -> dict:
     """Run a student's submissions of ``assignments`` (``student/<assignment>/*.ipynb``) in one sandbox and judge
     every graded cell; the results (see the module doc), notebooks keyed ``<assignment>/<notebook file>``."""
     limits = limits or sandbox.Limits()
     start = time.time()
-    timeout = cell_timeout(course)
+    # Reading nbgrader_config.py imports nbgrader (seconds): ``tools.grade autograde`` reads it once for the class.
+    timeout = (lambda cell: uniform_timeout) if uniform_timeout else cell_timeout(course)[0]
     results = {"student": student.name, "sandboxed": sandboxed, "notebooks": {}}
     scratch = Path(tempfile.mkdtemp(prefix="resnet-grading-"))
     try:
@@ -200,6 +205,12 @@ def main(argv=None) -> int:
         action="store_true",
         help=f"also run the cells tagged {EXPERIMENT_TAG!r} (training runs; no score depends on them)",
     )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="each cell's time limit in seconds (default: the course's nbgrader_config.py)",
+    )
     parser.add_argument("--wall-seconds", type=float, default=sandbox.Limits.wall_seconds)
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes // 2**20)
     args = parser.parse_args(argv)
@@ -218,6 +229,7 @@ def main(argv=None) -> int:
         limits,
         sandboxed=not args.unsandboxed,
         run_experiments=args.run_experiments,
+        uniform_timeout=args.cell_timeout,
     )
     args.out.write_text(json.dumps(results, indent=1))
     if args.unsandboxed:
