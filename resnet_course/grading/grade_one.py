@@ -8,7 +8,7 @@ folder there); ``COURSE`` is the course folder (its ``notebooks/<A>/`` release n
 folder and run in ONE sandbox (one Python, so TensorFlow starts once per student); the judge
 (``judge``) checks every exercise from this process. The results file holds, per notebook, each cell's outputs from the sandbox (untrusted, shown
 as feedback only) and each graded cell's verdict from the judge, plus what the sandbox did (exit,
-seconds, peak memory, limits hit). ``tools.grade autograde`` writes them into nbgrader's gradebook.
+seconds, peak memory, limits hit) and the judge's peak memory. ``tools.grade autograde`` writes them into nbgrader's gradebook.
 ``--unsandboxed`` runs the notebooks as a plain child process (same judge; no isolation): the results
 file and the output say so.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -140,6 +141,7 @@ def grade(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results["seconds"] = round(time.time() - start, 1)
+    results["judge_peak_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return results
 
 
@@ -214,6 +216,7 @@ def main(argv=None) -> int:
     parser.add_argument("--wall-seconds", type=float, default=sandbox.Limits.wall_seconds)
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes // 2**20)
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the judge's TensorFlow: no start-up logs on stderr
     if not args.unsandboxed:
         try:
             sandbox.check_available()
