@@ -111,7 +111,7 @@ def train_resnet50_from_scratch(X, y, level="photos", epochs=COURSE_EPOCHS, seed
     steps = epochs * int(np.ceil(len(x) / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose)
+    model.fit(data.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose, shuffle=False)  # data shuffles itself
     refresh_batchnorm_statistics(model, x, batch_size=batch_size, seed=seed)
     return model
 
