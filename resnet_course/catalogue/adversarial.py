@@ -321,9 +321,12 @@ if os.fork() == 0:
 
 
 def _floods_output(ex, ref):
-    # While the notebook runs: one 50 MB line, then memory held until the limit.
+    # While the notebook runs: one 50 MB line, then memory held until the limit. It ignores the cell's time limit
+    # (SIGALRM), as a hostile cell can: only the memory limit stops it, whatever the machine's speed.
     return _attack(ex, "", at_cell="""
 print('x' * 50_000_000)
+import signal
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
 hold = []
 while True:
     hold.append(bytearray(100_000_000))
@@ -362,7 +365,8 @@ ADVERSARIES += [
               answer=_kills_its_parent),
     Adversary("lingers", "forks a detached process that keeps writing after the notebook ends", FIRST, "zero",
               (("graded", "returned None"),), answer=_lingers),
-    Adversary("floods_output", "prints one 50 MB line, then holds memory until the limit", FIRST, "notebook-zero",
+    Adversary("floods_output", "prints one 50 MB line, ignores the cell's time limit, then holds memory until the "
+              "limit", FIRST, "notebook-zero",
               (("graded", "run ended before this exercise could be checked"),), answer=_floods_output),
     Adversary("reaches_network", "connects to the host's loopback and to the internet", FIRST, "zero",
               (("graded", "returned None"),), answer=_reaches_network),
