@@ -123,8 +123,26 @@ def _save_model(model, folder: Path) -> dict:
     config, weights = _file(folder, ".json"), _file(folder, ".npz")
     (folder / config).write_text(json.dumps(keras.saving.serialize_keras_object(model)))
     np.savez(folder / weights, *[np.asarray(w) for w in model.get_weights()])
+    return {"config": config, "weights": weights, "compile": _compile_settings(model)}
+
+
+def _compile_settings(model):
+    """The model's compile settings as plain JSON data, or None when it is not compiled."""
     compiled = getattr(model, "compiled", False) and model.get_compile_config()
-    return {"config": config, "weights": weights, "compile": json.loads(json.dumps(compiled)) if compiled else None}
+    return json.loads(json.dumps(compiled)) if compiled else None
+
+
+def _compile(model, settings: dict, safe: bool) -> None:
+    """Compile ``model`` with ``settings`` (from ``_compile_settings``), in safe mode on the judge's side."""
+    import contextlib
+
+    from resnet_course.keras_internals import safe_mode
+
+    try:
+        with safe_mode() if safe else contextlib.nullcontext():
+            model.compile_from_config(dict(settings))
+    except Exception as exc:  # noqa: BLE001 - what cannot be rebuilt safely is refused
+        raise Refused(f"the model's compile settings could not be read safely ({str(exc)[:200]})") from None
 
 
 def model_layers(model) -> list:
@@ -155,19 +173,19 @@ def encode_state(model, before: list, folder: Path) -> dict:
             weights[str(i)].append(name)
     from resnet_course.keras_internals import compiled_training
 
-    compiled = getattr(model, "compiled", False) and model.get_compile_config()
+    compiled = _compile_settings(model)
     return {
         "t": "state",
         "trainable": [bool(layer.trainable) for layer in layers],
         "weights": weights,
-        "compile": json.loads(json.dumps(compiled)) if compiled else None,
+        "compile": compiled,
         "compiled_training": compiled_training(model, layers) if compiled else None,
     }
 
 
 def apply_state(model, data, folder: Path) -> None:
     """Give ``model`` (the judge's) the changes ``data`` (from ``encode_state``) describes; ``Refused`` if unsafe."""
-    from resnet_course.keras_internals import restore_compiled_training, safe_mode
+    from resnet_course.keras_internals import restore_compiled_training
 
     if not isinstance(data, dict) or data.get("t") != "state":
         raise Refused("not the state of a model")
@@ -185,11 +203,7 @@ def apply_state(model, data, folder: Path) -> None:
         except ValueError as exc:
             raise Refused(f"the weights of {layers[i].name} changed shape ({str(exc)[:200]})") from None
     if data.get("compile"):
-        try:
-            with safe_mode():
-                model.compile_from_config(dict(data["compile"]))
-        except Exception as exc:  # noqa: BLE001 - what cannot be rebuilt safely is refused
-            raise Refused(f"the model's compile settings could not be read safely ({str(exc)[:200]})") from None
+        _compile(model, data["compile"], safe=True)
         if isinstance(data.get("compiled_training"), dict):
             restore_compiled_training(model, layers, data["compiled_training"])
 
@@ -308,11 +322,7 @@ def _load_model(folder: Path, data: dict, safe: bool):
     except ValueError as exc:
         raise Refused(f"weights that do not fit the model ({str(exc)[:200]})") from None
     if data.get("compile"):
-        try:
-            with safe_mode() if safe else contextlib.nullcontext():
-                model.compile_from_config(dict(data["compile"]))
-        except Exception as exc:  # noqa: BLE001
-            raise Refused(f"the model's compile settings could not be read safely ({str(exc)[:200]})") from None
+        _compile(model, data["compile"], safe)
     return model
 
 
