@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import types
 
 import h5py
 import numpy as np
@@ -41,6 +42,22 @@ def test_transfer_calibration_folds_hold_out_whole_signers_once_each():
     assert np.array_equal(np.sum(folds, axis=0), np.ones(len(signers)))  # every photo validates exactly once
     for val in folds:
         assert set(signers[val]).isdisjoint(signers[~val])
+
+
+def test_transfer_calibration_scores_the_features_of_every_listed_block(capsys):
+    import keras
+
+    from tools.calibrate_transfer import LAYERS, compare_layers, signer_folds
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (12, 64, 64, 3)).astype("uint8"), np.tile([0, 1, 2, 3], 3)
+    signers = np.repeat(np.arange(3), 4)  # one photo of each class per signer, as the target task has
+    compare_layers(types.SimpleNamespace(model=base, preprocess=lambda x: x / 255.0), X, y, signer_folds(signers))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(LAYERS)
+    assert all("validation" in line and "flipped" in line for line in lines)
 
 
 def test_the_test_split_is_balanced_and_whole_signers():

@@ -9,14 +9,19 @@ pretrained checkpoint (``resnets_utils.course_resnet50``; it is trained first if
   normalisation, with ``BatchNormalization`` and with ``LayerNormalization`` before the hidden Dense,
   and a logistic regression on standardised features as a reference (features computed once; about
   a minute). This chose the ``LayerNormalization``.
+* ``--layers``: a logistic regression on the pooled output of blocks of every stage from ``conv3_x``
+  on, as they are and with the left-right flipped photos added (training and prediction): how much
+  of the target task the frozen checkpoint's features hold at each depth (seconds).
 * ``--fine-tune``: phase 1 (30 epochs) then phase 2 (Conv2D layers of the last ``stages`` stages,
   Adam 1e-4, 20 epochs), as notebook 6 runs them, with the head chosen above (about 4 minutes per
-  line on a 2-core CPU).
+  line on a 2-core CPU). ``--fine-epochs``, ``--fine-rate`` and ``--augment LEVEL`` (the course's
+  ``augmentation_layers(LEVEL)`` before the base, in both phases) try other recipes.
 
 Usage::
 
-    python -m tools.calibrate_transfer --heads
+    python -m tools.calibrate_transfer --heads --layers
     python -m tools.calibrate_transfer --fine-tune --stages 1 2
+    python -m tools.calibrate_transfer --fine-tune --stages 5 --augment photos --fine-epochs 60
 """
 
 from __future__ import annotations
@@ -79,9 +84,52 @@ def compare_heads(pretrained, X, y, folds) -> None:
         print(f"logistic regression on standardised features, C={C}: validation {np.mean(scores):.1%}", flush=True)
 
 
-def fine_tune(pretrained, X, y, folds, stages) -> None:
+LAYERS = (
+    "conv3_block4_out",
+    "conv4_block3_out",
+    "conv4_block6_out",
+    "conv5_block1_out",
+    "conv5_block2_out",
+    "conv5_block3_out",
+)  # the end of conv3_x, the middle and end of conv4_x, each block of conv5_x
+
+
+def compare_layers(pretrained, X, y, folds, C=0.1) -> None:
+    import keras
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = pretrained.model
+    pooled = keras.Model(
+        model.input, [keras.layers.GlobalAveragePooling2D()(model.get_layer(n).output) for n in LAYERS]
+    )
+    x = pretrained.preprocess(X)
+    plain, flipped = pooled.predict(x, verbose=0), pooled.predict(x[:, :, ::-1], verbose=0)
+    for name, F, G in zip(LAYERS, plain, flipped):
+        scores = {}
+        for with_flips in (False, True):
+            per_fold = []
+            for val in folds:
+                fit_x, fit_y = (
+                    (np.concatenate([F[~val], G[~val]]), np.tile(y[~val], 2)) if with_flips else (F[~val], y[~val])
+                )
+                clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(fit_x, fit_y)
+                p = clf.predict_proba(F[val]) + (clf.predict_proba(G[val]) if with_flips else 0)
+                per_fold.append(np.mean(p.argmax(1) == y[val]))
+            scores[with_flips] = np.mean(per_fold)
+        print(
+            f"{name:17s} {F.shape[1]:5d} features: logistic regression (C={C}) validation {scores[False]:.1%}, "
+            f"with flipped photos {scores[True]:.1%}",
+            flush=True,
+        )
+
+
+def fine_tune(pretrained, X, y, folds, stages, epochs_fine=EPOCHS_FINE, rate_fine=1e-4, augment=None) -> None:
     import keras
     from keras import layers
+
+    import resnets_utils as ru
 
     start = [w.copy() for w in pretrained.model.get_weights()]
     classes = int(y.max()) + 1
@@ -94,7 +142,8 @@ def fine_tune(pretrained, X, y, folds, stages) -> None:
         base = keras.Model(pretrained.model.input, pretrained.model.output, name="base")
         base.trainable = False
         inputs = keras.Input(x.shape[1:])
-        pooled = layers.GlobalAveragePooling2D()(base(inputs, training=False))
+        seen = keras.Sequential(ru.augmentation_layers(augment))(inputs) if augment else inputs
+        pooled = layers.GlobalAveragePooling2D()(base(seen, training=False))
         model = keras.Model(inputs, head(pooled, classes, "layernorm", **HEAD))
         model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
         model.fit(x[~val], Y[~val], epochs=EPOCHS_HEAD, batch_size=BATCH_SIZE, verbose=0)
@@ -103,12 +152,13 @@ def fine_tune(pretrained, X, y, folds, stages) -> None:
         last = base.output.shape[1]
         for layer in base.layers:
             layer.trainable = isinstance(layer, layers.Conv2D) and layer.output.shape[1] <= last * 2 ** (stages - 1)
-        model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy")
-        model.fit(x[~val], Y[~val], epochs=EPOCHS_FINE, batch_size=BATCH_SIZE, verbose=0)
+        model.compile(keras.optimizers.Adam(rate_fine), "categorical_crossentropy")
+        model.fit(x[~val], Y[~val], epochs=epochs_fine, batch_size=BATCH_SIZE, verbose=0)
         phase2.append(np.mean(model.predict(x[val], verbose=0).argmax(1) == y[val]))
     pretrained.model.set_weights(start)
     print(
-        f"fine-tuning {stages} stage(s): validation after phase 1 {np.mean(phase1):.1%}, after phase 2 "
+        f"fine-tuning {stages} stage(s), {epochs_fine} epochs at {rate_fine:g}, augmentation {augment or 'none'}: "
+        f"validation after phase 1 {np.mean(phase1):.1%}, after phase 2 "
         f"{np.mean(phase2):.1%} ({time.time() - t0:.0f} s)",
         flush=True,
     )
@@ -118,7 +168,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--heads", action="store_true", help="compare heads on the frozen base's features")
     parser.add_argument("--fine-tune", action="store_true", help="score phase 1 + phase 2 by cross-validation")
+    parser.add_argument("--layers", action="store_true", help="a linear classifier on the features of each stage")
     parser.add_argument("--stages", type=int, nargs="+", default=[1], help="stages unfrozen in phase 2")
+    parser.add_argument("--fine-epochs", type=int, default=EPOCHS_FINE, help="epochs of phase 2")
+    parser.add_argument("--fine-rate", type=float, default=1e-4, help="Adam's learning rate in phase 2")
+    parser.add_argument("--augment", choices=("flips", "geometry", "photos"), help="augment in both phases")
     args = parser.parse_args(argv)
     import resnets_utils as ru
 
@@ -130,9 +184,11 @@ def main(argv=None) -> int:
     pretrained = ru.course_resnet50(input_shape=X.shape[1:])
     if args.heads:
         compare_heads(pretrained, X, y, folds)
+    if args.layers:
+        compare_layers(pretrained, X, y, folds)
     if args.fine_tune:
         for stages in args.stages:
-            fine_tune(pretrained, X, y, folds, stages)
+            fine_tune(pretrained, X, y, folds, stages, args.fine_epochs, args.fine_rate, args.augment)
     return 0
 
 
