@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from resnet_course.data import AUGMENTATION_LEVELS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FOLDS = 3
@@ -125,7 +127,7 @@ def compare_layers(pretrained, X, y, folds, C=0.1) -> None:
         )
 
 
-def fine_tune(pretrained, X, y, folds, stages, epochs_fine=EPOCHS_FINE, rate_fine=1e-4, augment=None) -> None:
+def fine_tune(pretrained, X, y, folds, stages, epochs_fine=EPOCHS_FINE, rate_fine=1e-4, augment="none") -> None:
     import keras
     from keras import layers
 
@@ -142,7 +144,7 @@ def fine_tune(pretrained, X, y, folds, stages, epochs_fine=EPOCHS_FINE, rate_fin
         base = keras.Model(pretrained.model.input, pretrained.model.output, name="base")
         base.trainable = False
         inputs = keras.Input(x.shape[1:])
-        seen = keras.Sequential(ru.augmentation_layers(augment))(inputs) if augment else inputs
+        seen = keras.Sequential(ru.augmentation_layers(augment))(inputs) if augment != "none" else inputs
         pooled = layers.GlobalAveragePooling2D()(base(seen, training=False))
         model = keras.Model(inputs, head(pooled, classes, "layernorm", **HEAD))
         model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
@@ -157,7 +159,7 @@ def fine_tune(pretrained, X, y, folds, stages, epochs_fine=EPOCHS_FINE, rate_fin
         phase2.append(np.mean(model.predict(x[val], verbose=0).argmax(1) == y[val]))
     pretrained.model.set_weights(start)
     print(
-        f"fine-tuning {stages} stage(s), {epochs_fine} epochs at {rate_fine:g}, augmentation {augment or 'none'}: "
+        f"fine-tuning {stages} stage(s), {epochs_fine} epochs at {rate_fine:g}, augmentation {augment}: "
         f"validation after phase 1 {np.mean(phase1):.1%}, after phase 2 "
         f"{np.mean(phase2):.1%} ({time.time() - t0:.0f} s)",
         flush=True,
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stages", type=int, nargs="+", default=[1], help="stages unfrozen in phase 2")
     parser.add_argument("--fine-epochs", type=int, default=EPOCHS_FINE, help="epochs of phase 2")
     parser.add_argument("--fine-rate", type=float, default=1e-4, help="Adam's learning rate in phase 2")
-    parser.add_argument("--augment", choices=("flips", "geometry", "photos"), help="augment in both phases")
+    parser.add_argument("--augment", choices=AUGMENTATION_LEVELS, default="none", help="augment in both phases")
     args = parser.parse_args(argv)
     import resnets_utils as ru
 
