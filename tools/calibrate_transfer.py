@@ -60,11 +60,27 @@ def head(inputs, classes, norm, units, dropout, l2):
     return layers.Dense(classes, activation="softmax")(x)
 
 
-def compare_heads(pretrained, X, y, folds) -> None:
-    import keras
+def linear_validation(F, y, folds, C, flipped=None) -> float:
+    """Mean validation accuracy over ``folds`` of a logistic regression on standardised features ``F``; with
+    ``flipped`` (the features of the left-right flipped photos) those are added in training and averaged in
+    prediction."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    scores = []
+    for val in folds:
+        fit_x, fit_y = (
+            (F[~val], y[~val]) if flipped is None else (np.concatenate([F[~val], flipped[~val]]), np.tile(y[~val], 2))
+        )
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(fit_x, fit_y)
+        p = clf.predict_proba(F[val]) + (0 if flipped is None else clf.predict_proba(flipped[val]))
+        scores.append(np.mean(p.argmax(1) == y[val]))
+    return float(np.mean(scores))
+
+
+def compare_heads(pretrained, X, y, folds) -> None:
+    import keras
 
     pooled = keras.Model(pretrained.model.input, keras.layers.GlobalAveragePooling2D()(pretrained.model.output))
     F = pooled.predict(pretrained.preprocess(X), batch_size=30, verbose=0)
@@ -81,9 +97,10 @@ def compare_heads(pretrained, X, y, folds) -> None:
             scores.append(np.mean(model.predict(F[val], verbose=0).argmax(1) == y[val]))
         print(f"head with {norm:9s} before the hidden Dense: validation {np.mean(scores):.1%}", flush=True)
     for C in (0.01, 0.1, 1.0):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-        scores = [clf.fit(F[~val], y[~val]).score(F[val], y[val]) for val in folds]
-        print(f"logistic regression on standardised features, C={C}: validation {np.mean(scores):.1%}", flush=True)
+        print(
+            f"logistic regression on standardised features, C={C}: validation {linear_validation(F, y, folds, C):.1%}",
+            flush=True,
+        )
 
 
 LAYERS = (
@@ -98,9 +115,6 @@ LAYERS = (
 
 def compare_layers(pretrained, X, y, folds, C=0.1) -> None:
     import keras
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     model = pretrained.model
     pooled = keras.Model(
@@ -109,20 +123,9 @@ def compare_layers(pretrained, X, y, folds, C=0.1) -> None:
     x = pretrained.preprocess(X)
     plain, flipped = pooled.predict(x, verbose=0), pooled.predict(x[:, :, ::-1], verbose=0)
     for name, F, G in zip(LAYERS, plain, flipped):
-        scores = {}
-        for with_flips in (False, True):
-            per_fold = []
-            for val in folds:
-                fit_x, fit_y = (
-                    (np.concatenate([F[~val], G[~val]]), np.tile(y[~val], 2)) if with_flips else (F[~val], y[~val])
-                )
-                clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(fit_x, fit_y)
-                p = clf.predict_proba(F[val]) + (clf.predict_proba(G[val]) if with_flips else 0)
-                per_fold.append(np.mean(p.argmax(1) == y[val]))
-            scores[with_flips] = np.mean(per_fold)
         print(
-            f"{name:17s} {F.shape[1]:5d} features: logistic regression (C={C}) validation {scores[False]:.1%}, "
-            f"with flipped photos {scores[True]:.1%}",
+            f"{name:17s} {F.shape[1]:5d} features: logistic regression (C={C}) validation "
+            f"{linear_validation(F, y, folds, C):.1%}, with flipped photos {linear_validation(F, y, folds, C, G):.1%}",
             flush=True,
         )
 
