@@ -172,3 +172,9 @@ if os.environ.get("RESNET_GRADING_RESULTS"):
         CheckCellMetadata,
     ]
     c.ImportSandboxRun.results = os.environ["RESNET_GRADING_RESULTS"]
+else:
+    # The judge is the only route to a score: a plain `nbgrader autograde` would run the hidden tests inside the
+    # student's own kernel, where its code can reach them. It refuses and says what to run instead.
+    from resnet_course.grading.host import RefuseInKernelGrading  # noqa: E402
+
+    c.Autograde.autograde_preprocessors = [RefuseInKernelGrading]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,7 @@ def run(root: Path, jobs: int) -> dict:
     env.pop("RESNET_COURSE_FAST", None)
     shutil.rmtree(root / "grading_results", ignore_errors=True)
     start = time.time()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [sys.executable, "-m", "tools.grade", "--course", str(root), "autograde", "--jobs", str(jobs)],
         cwd=ROOT,
@@ -65,8 +67,17 @@ def run(root: Path, jobs: int) -> dict:
         text=True,
     )
     total = time.time() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant: grade_one, both sandboxes
+    cpu = (after.ru_utime + after.ru_stime) - (used.ru_utime + used.ru_stime)
     results = {p.stem: json.loads(p.read_text()) for p in sorted((root / "grading_results").glob("*.json"))}
-    return {"jobs": jobs, "total": total, "results": results, "status": proc.returncode, "text": proc.stdout[-3000:]}
+    return {
+        "jobs": jobs,
+        "total": total,
+        "cpu": cpu,
+        "results": results,
+        "status": proc.returncode,
+        "text": proc.stdout[-3000:],
+    }
 
 
 def summarise(run_: dict) -> str:
@@ -74,7 +85,8 @@ def summarise(run_: dict) -> str:
     per_student = [r["seconds"] for r in results.values()]
     lines = [
         f"--jobs {run_['jobs']}: {len(results)} students in {run_['total']:.0f} s "
-        f"(import by nbgrader included) = {3600 * len(results) / run_['total']:.0f} students per hour; "
+        f"(import by nbgrader included) = {3600 * len(results) / run_['total']:.0f} students per hour, "
+        f"{run_['cpu'] / max(len(results), 1):.0f} core-seconds per student-course; "
         f"seconds per student (grade_one) {', '.join(f'{s:.0f}' for s in per_student)}; graded cells passed "
         + ", ".join(
             f"{sum(v['passed'] for nb in r['notebooks'].values() for v in nb.get('verdicts', {}).values())}"

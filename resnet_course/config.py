@@ -52,10 +52,15 @@ VARIABLES = {
             "TF_ENABLE_ONEDNN_OPTS",
             "1: TensorFlow's oneDNN kernels (set by the Makefile, the tests and the setup cell; passed into the sandbox)",
         ),
+        Variable(
+            "RESNET_GRADING_UIDS",
+            "FIRST:COUNT, the block of unused uids the grading sandboxes run as, two per student "
+            "(default 2000000000:100000000)",
+        ),
     )
 }
 FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV, *_ = VARIABLES
-GRADING_RESULTS_ENV, ONEDNN_ENV = list(VARIABLES)[-2:]
+GRADING_RESULTS_ENV, ONEDNN_ENV, GRADING_UIDS_ENV = list(VARIABLES)[-3:]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -1,7 +1,7 @@
 """The judge's proxy (resnet_course/grading/judge.py, codec.py) on every exercise, without a sandbox.
 
-Each exercise's reference solution is served through the real encoding (JSON, ``.npy``, ``.keras``) by
-``server.call`` in this process, and the exercise's visible and hidden checks run on the proxy, as the
+Each exercise's reference solution is served through the real encoding (``wire`` frames: JSON, ``.npy`` and
+``.npz`` blobs) by ``server.call`` in this process, and the exercise's visible and hidden checks run on the proxy, as the
 judge runs them: the reference must pass every check, so each kind of argument and result the course's
 checks use (arrays, symbolic tensors, models changed in place, initialisers) crosses the boundary intact.
 A submission's run in a real sandbox is in tests/test_nbgrader_roundtrip.py.
@@ -9,30 +9,43 @@ A submission's run in a real sandbox is in tests/test_nbgrader_roundtrip.py.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from resnet_course.catalogue.mutants import MUTANTS
-from resnet_course.grading import codec, judge, server
+from resnet_course.grading import judge, records, server, wire
 from tools.mutation_score import build
 from tools.notebooks import exercises, nbgrader_meta, read, solution_source, source_notebooks
 
 EXERCISES = [(path, name) for path in source_notebooks() for name in exercises(path)]
 
 
+def through_the_wire(kind, body, blobs):
+    """A frame as the other side reads it: encoded, then parsed by ``wire.Reader`` from a pipe."""
+    import os
+    import threading
+
+    read, write = os.pipe()
+    threading.Thread(target=lambda: (wire.send(write, kind, body, blobs), os.close(write)), daemon=True).start()
+    try:
+        return wire.Reader(read).read(60)
+    finally:
+        os.close(read)
+
+
 class LocalChannel(judge.Channel):
-    """A channel whose 'sandbox' is ``server.call`` in this process (the codec is the real one)."""
+    """A channel whose 'sandbox' is ``server.call`` in this process (the frames and the codec are the real ones)."""
 
     def __init__(self, scratch, functions):
-        super().__init__(None, None, scratch, str(scratch))
+        super().__init__(None, None)
         self.functions = functions
 
-    def send(self, request, timeout):
-        return dict(
-            server.call(self.functions.get(request["name"]), codec.loads(codec.dumps(request)), 100_000),
-            id=request["id"],
-        )
+    def send(self, request, blobs, timeout):
+        call = through_the_wire("call", request, blobs)
+        out = wire.Blobs()
+        reply = dict(server.call(self.functions.get(call.body["name"]), call.body, 100_000, call.blobs, out),
+                     id=request["id"])
+        frame = through_the_wire("reply", reply, out)
+        return records.parse(records.Reply, frame.body), frame.blobs
 
 
 def reference_functions(path, name) -> dict:
@@ -56,7 +69,6 @@ def test_reference_solution_passes_every_check_through_the_proxy(path, name, tmp
     verdict = judge.judge(LocalChannel(tmp_path, functions), path.name, name)
     assert verdict["passed"], verdict["message"]
     assert verdict["output"].count("[PASS]") == 2, verdict["output"]
-    assert not os.listdir(tmp_path / "calls")  # every call's files are removed
 
 
 def test_a_returned_layer_written_in_the_notebook_is_refused(tmp_path):

@@ -33,10 +33,9 @@ pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAI
 
 
 def run(tmp_path: Path, code: str, **limits) -> tuple[dict, str]:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir(exist_ok=True)
     code = textwrap.dedent(code) + f"\n# {MARKER}\n"
-    box = sandbox.start(scratch, [sys.executable, "-c", code], sandbox.Limits(**limits))
+    limits.setdefault("scratch_bytes", 64 * 2**20)
+    box = sandbox.start([sys.executable, "-c", code], sandbox.Limits(**limits))
     box.process.wait(timeout=120)
     report = box.finish()
     return report, report["stdout"]
@@ -87,7 +86,64 @@ def test_it_cannot_write_outside_its_scratch_folder(tmp_path):
         """)
     assert "wrote" not in out and "scratch ok" in out, out
     assert not (Path(site.getsitepackages()[0]) / "zz_attack.pth").exists()
-    assert (tmp_path / "scratch" / "mine").read_text() == "ok"
+
+
+def test_its_scratch_and_tmp_are_tmpfs_of_their_own_and_full_at_their_size(tmp_path):
+    """Filling its disk fills only its own tmpfs: no host file system is writable in the sandbox."""
+    report, out = run(tmp_path, """
+        import os
+        for folder in ('/scratch', '/tmp'):
+            written = 0
+            try:
+                with open(os.path.join(folder, 'fill'), 'wb') as f:
+                    while True:
+                        f.write(b'x' * 2**20)
+                        f.flush()
+                        written += 1
+            except OSError as exc:
+                print(folder, 'full after', written, 'MB', exc.errno)
+            os.remove(os.path.join(folder, 'fill'))
+        made = 0
+        try:
+            for i in range(200_000):
+                open(f'/scratch/f{i}', 'w').close()
+                made += 1
+        except OSError as exc:
+            print('inodes stop', exc.errno)
+        print('files', made)
+        mounts = [line.split()[1:3] for line in open('/proc/mounts')]
+        print('writable', sorted(m for m, t in mounts if t not in ('proc', 'tmpfs', 'devtmpfs', 'mqueue', 'devpts')
+                                  and m.startswith('/') and os.access(m, os.W_OK)))
+        """, scratch_bytes=32 * 2**20)
+    assert report["exit_status"] == 0, report["stderr"]
+    assert "/scratch full after 32 MB" in out or "/scratch full after 31 MB" in out, out
+    assert "/tmp full after" in out, out
+    assert "writable []" in out, out
+
+
+def test_it_runs_as_the_uid_it_is_given_and_its_key_ring_is_its_own(tmp_path):
+    """Two sandboxes with their own uids share no per-user kernel object: a key one adds, the other cannot find."""
+    keyring = """
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        ADD_KEY, KEYCTL = (248, 250) if os.uname().machine == 'x86_64' else (217, 219)
+        print('uid', os.getuid())
+        """
+    first = 2_100_000_000 + os.getpid() % 1000 * 4
+    _, out = run(tmp_path, keyring + """
+        key = libc.syscall(ADD_KEY, b'user', b'resnet-secret', b'from the first', 14, -4)
+        print('added', key > 0, ctypes.get_errno())
+        """, uid=first)
+    assert f"uid {first}" in out and "added True" in out, out
+    _, out = run(tmp_path, keyring + """
+        found = libc.syscall(KEYCTL, 10, -4, b'user', b'resnet-secret', 0)
+        print('found', found > 0)
+        """, uid=first + 2)
+    assert f"uid {first + 2}" in out and "found False" in out, out
+    _, out = run(tmp_path, keyring + """
+        print('found', libc.syscall(KEYCTL, 10, -4, b'user', b'resnet-secret', 0) > 0)
+        """, uid=first)
+    assert "found True" in out, out  # the control: the same uid finds it (one uid for all was a channel)
 
 
 def test_it_reaches_no_network_not_even_the_hosts_loopback(tmp_path):

@@ -1,7 +1,8 @@
 """The data the judge and the sandbox exchange: JSON, ``.npy``/``.npz`` files without pickle, models rebuilt in safe mode.
 
-``encode(value, folder)`` turns a value into JSON-able data, writing arrays and models into ``folder``;
-``decode(data, folder)`` turns it back. Nothing here ever unpickles: arrays are loaded with
+``encode(value, blobs)`` turns a value into JSON-able data, putting arrays and models into ``blobs`` (the
+binary parts of the message it travels in, ``wire.Blobs``: nothing touches a disk); ``decode(data, blobs)`` turns
+it back. Nothing here ever unpickles: arrays are loaded with
 ``allow_pickle=False`` and models from their JSON configuration in safe mode on the judge's side, so a class or a
 ``Lambda`` written in the notebook is refused there (``Refused``), not run.
 
@@ -17,14 +18,15 @@ compile settings and what compile recorded), ``initializer`` (a Keras initialize
 
 from __future__ import annotations
 
-import itertools
+import io
 import json
-from pathlib import Path
+import zipfile
 
 import numpy as np
 
+from resnet_course.grading.wire import Blobs, WireError
+
 COURSE_INITIALIZER = "ShapeSeededInitializer"  # test_utils.deterministic_initializer's class
-_counter = itertools.count()
 
 
 class Refused(Exception):
@@ -37,8 +39,10 @@ def _keras():
     return keras
 
 
-def _file(folder: Path, suffix: str) -> str:
-    return f"v{next(_counter)}{suffix}"
+def _npy(blobs: Blobs, array) -> str:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return blobs.put(".npy", out.getvalue())
 
 
 def _is_keras_tensor(value) -> bool:
@@ -48,32 +52,27 @@ def _is_keras_tensor(value) -> bool:
         return False
 
 
-def encode(value, folder: Path, inputs: list | None = None):
-    """``value`` as JSON-able data; files go to ``folder``. ``inputs``: the spec inputs a symbolic result hangs on."""
-    folder = Path(folder)
+def encode(value, blobs: Blobs, inputs: list | None = None):
+    """``value`` as JSON-able data; its binary parts go to ``blobs``. ``inputs``: the spec inputs a symbolic
+    result hangs on."""
     if value is None or isinstance(value, (bool, int, float, str)) and type(value) in (bool, int, float, str):
         return {"t": "py", "v": value}
     if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
-        return {"t": type(value).__name__, "v": [encode(v, folder, inputs) for v in value]}
+        return {"t": type(value).__name__, "v": [encode(v, blobs, inputs) for v in value]}
     if type(value) is dict and all(isinstance(k, str) for k in value):
-        return {"t": "dict", "v": {k: encode(v, folder, inputs) for k, v in value.items()}}
+        return {"t": "dict", "v": {k: encode(v, blobs, inputs) for k, v in value.items()}}
     if isinstance(value, np.ndarray):
         sub = (
             None
             if type(value) is np.ndarray
             else ("masked" if isinstance(value, np.ma.MaskedArray) else type(value).__name__)
         )
-        name = _file(folder, ".npy")
-        np.save(folder / name, np.asarray(value).view(np.ndarray), allow_pickle=False)
-        out = {"t": "array", "f": name, "sub": sub}
+        out = {"t": "array", "f": _npy(blobs, np.asarray(value).view(np.ndarray)), "sub": sub}
         if sub == "masked":
-            out["mask"] = _file(folder, ".npy")
-            np.save(folder / out["mask"], np.ma.getmaskarray(value), allow_pickle=False)
+            out["mask"] = _npy(blobs, np.ma.getmaskarray(value))
         return out
     if isinstance(value, np.generic):
-        name = _file(folder, ".npy")
-        np.save(folder / name, np.asarray(value), allow_pickle=False)
-        return {"t": "scalar", "f": name}
+        return {"t": "scalar", "f": _npy(blobs, np.asarray(value))}
     keras = _keras()
     if isinstance(value, type) and issubclass(value, keras.initializers.Initializer):
         return {"t": "initializer", "class": value.__name__, "instance": False}
@@ -94,35 +93,34 @@ def encode(value, folder: Path, inputs: list | None = None):
     if _is_keras_tensor(value):
         if inputs is None:
             return {"t": "spec", "shape": list(value.shape[1:]), "dtype": str(value.dtype), "name": value.name}
-        return _encode_graph(value, folder, inputs)
+        return _encode_graph(value, blobs, inputs)
     if isinstance(value, keras.Model):
-        return dict(_save_model(value, folder), t="model")
+        return dict(_save_model(value, blobs), t="model")
     if (
         type(value).__name__ in ("EagerTensor", "Tensor", "ResourceVariable", "Variable")
         or hasattr(value, "numpy")
         and hasattr(value, "shape")
         and hasattr(value, "dtype")
     ):
-        name = _file(folder, ".npy")
-        np.save(folder / name, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False)
-        return {"t": "tensor", "f": name}
+        return {"t": "tensor", "f": _npy(blobs, np.asarray(keras.ops.convert_to_numpy(value)))}
     return {"t": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"[:200]}
 
 
-def _encode_graph(value, folder: Path, inputs: list):
+def _encode_graph(value, blobs: Blobs, inputs: list):
     keras = _keras()
     used = [i for i, inp in enumerate(inputs) if inp is not None]
     model = keras.Model([inputs[i] for i in used], value)
-    return dict(_save_model(model, folder), t="graph", inputs=used)
+    return dict(_save_model(model, blobs), t="graph", inputs=used)
 
 
-def _save_model(model, folder: Path) -> dict:
-    """A model as three plain files: its configuration (JSON), its weights (``.npz``, no pickle), its compile
-    settings (JSON, when compiled). What ``model.save`` writes, in about a third of the time both ways."""
+def _save_model(model, blobs: Blobs) -> dict:
+    """A model as two blobs and plain data: its configuration (JSON), its weights (``.npz``, no pickle), its
+    compile settings (when compiled). What ``model.save`` writes, in about a third of the time both ways."""
     keras = _keras()
-    config, weights = _file(folder, ".json"), _file(folder, ".npz")
-    (folder / config).write_text(json.dumps(keras.saving.serialize_keras_object(model)))
-    np.savez(folder / weights, *[np.asarray(w) for w in model.get_weights()])
+    config = blobs.put(".json", json.dumps(keras.saving.serialize_keras_object(model)).encode())
+    out = io.BytesIO()
+    np.savez(out, *[np.asarray(w) for w in model.get_weights()])
+    weights = blobs.put(".npz", out.getvalue())
     return {"config": config, "weights": weights, "compile": _compile_settings(model)}
 
 
@@ -155,9 +153,8 @@ def snapshot(model) -> list:
     return [[np.array(w) for w in layer.get_weights()] for layer in model_layers(model)]
 
 
-def encode_state(model, before: list, folder: Path) -> dict:
+def encode_state(model, before: list, blobs: Blobs) -> dict:
     """What a call did to ``model`` (a model passed to it) since ``before``: far less than the whole model."""
-    folder = Path(folder)
     layers, weights = model_layers(model), {}
     for i, layer in enumerate(layers):
         if i == 0 or getattr(layer, "layers", None):
@@ -166,11 +163,7 @@ def encode_state(model, before: list, folder: Path) -> dict:
         old = before[i] if i < len(before) else []
         if len(now) == len(old) and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(now, old)):
             continue
-        weights[str(i)] = []
-        for w in now:
-            name = _file(folder, ".npy")
-            np.save(folder / name, np.asarray(w), allow_pickle=False)
-            weights[str(i)].append(name)
+        weights[str(i)] = [_npy(blobs, np.asarray(w)) for w in now]
     from resnet_course.keras_internals import compiled_training
 
     compiled = _compile_settings(model)
@@ -183,7 +176,7 @@ def encode_state(model, before: list, folder: Path) -> dict:
     }
 
 
-def apply_state(model, data, folder: Path) -> None:
+def apply_state(model, data, blobs: Blobs) -> None:
     """Give ``model`` (the judge's) the changes ``data`` (from ``encode_state``) describes; ``Refused`` if unsafe."""
     from resnet_course.keras_internals import restore_compiled_training
 
@@ -199,7 +192,7 @@ def apply_state(model, data, folder: Path) -> None:
         if not 0 < i < len(layers) or not isinstance(names, list):
             raise Refused("weights for a layer the model does not have")
         try:
-            layers[i].set_weights([_load_array(folder, name) for name in names])
+            layers[i].set_weights([_load_array(blobs, name) for name in names])
         except ValueError as exc:
             raise Refused(f"the weights of {layers[i].name} changed shape ({str(exc)[:200]})") from None
     if data.get("compile"):
@@ -209,18 +202,38 @@ def apply_state(model, data, folder: Path) -> None:
 
 
 # --------------------------------------------------------------------------- decoding
-def _load_array(folder: Path, name) -> np.ndarray:
-    path = _inside(folder, name)
-    return np.load(path, allow_pickle=False)
+def _blob(blobs: Blobs, name) -> bytes:
+    try:
+        return blobs.get(name)
+    except WireError as exc:
+        raise Refused(str(exc)) from None
 
 
-def _inside(folder: Path, name) -> Path:
-    if not isinstance(name, str) or "/" in name or name.startswith("."):
-        raise Refused(f"a file name that is not a plain name: {name!r}")
-    path = Path(folder) / name
-    if path.is_symlink() or not path.is_file():
-        raise Refused(f"no regular file {name!r}")
-    return path
+def _load_array(blobs: Blobs, name) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(_blob(blobs, name)), allow_pickle=False)
+    except Refused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - not an .npy file (or a pickled one): refused
+        raise Refused(f"an array that cannot be read without pickle ({type(exc).__name__})") from None
+
+
+def _load_arrays(blobs: Blobs, name) -> list:
+    """The arrays of an ``.npz`` blob, refused before decompressing when they would be larger than the blob cap."""
+    data = _blob(blobs, name)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > WEIGHTS_CAP:
+                raise Refused("weights larger than the grader accepts")
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            return [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    except Refused:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise Refused(f"weights that cannot be read without pickle ({type(exc).__name__})") from None
+
+
+WEIGHTS_CAP = 1 << 30  # the uncompressed arrays of one model
 
 
 def _subclass(name: str):
@@ -228,12 +241,11 @@ def _subclass(name: str):
     return type(str(name)[:60] or "ndarray_subclass", (np.ndarray,), {})
 
 
-def decode(data, folder: Path, inputs: list | None = None, safe: bool = True):
+def decode(data, blobs: Blobs, inputs: list | None = None, safe: bool = True):
     """The value ``data`` describes. ``inputs``: the caller's symbolic inputs (a graph result is re-wired onto them).
 
     ``safe`` (the judge): models load in safe mode and an unknown kind is refused.
     """
-    folder = Path(folder)
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
         raise Refused(f"not an encoded value: {str(data)[:80]}")
     kind = data["t"]
@@ -243,22 +255,22 @@ def decode(data, folder: Path, inputs: list | None = None, safe: bool = True):
             raise Refused("a plain value of another type")
         return value
     if kind in ("tuple", "list"):
-        values = [decode(v, folder, inputs, safe) for v in data.get("v", [])]
+        values = [decode(v, blobs, inputs, safe) for v in data.get("v", [])]
         return tuple(values) if kind == "tuple" else values
     if kind == "dict":
-        return {str(k): decode(v, folder, inputs, safe) for k, v in dict(data.get("v", {})).items()}
+        return {str(k): decode(v, blobs, inputs, safe) for k, v in dict(data.get("v", {})).items()}
     if kind == "array":
-        array = _load_array(folder, data.get("f"))
+        array = _load_array(blobs, data.get("f"))
         sub = data.get("sub")
         if sub == "masked":
-            return np.ma.MaskedArray(array, mask=_load_array(folder, data.get("mask")))
+            return np.ma.MaskedArray(array, mask=_load_array(blobs, data.get("mask")))
         if sub:
             return array.view(_subclass(sub))
         return array
     if kind == "scalar":
-        return _load_array(folder, data.get("f"))[()]
+        return _load_array(blobs, data.get("f"))[()]
     if kind == "tensor":
-        return _keras().ops.convert_to_tensor(_load_array(folder, data.get("f")))
+        return _keras().ops.convert_to_tensor(_load_array(blobs, data.get("f")))
     keras = _keras()
     if kind == "initializer":
         return _decode_initializer(data)
@@ -266,9 +278,9 @@ def decode(data, folder: Path, inputs: list | None = None, safe: bool = True):
         shape = tuple(None if s is None else int(s) for s in data["shape"])
         return keras.Input(shape, dtype=str(data.get("dtype", "float32")))
     if kind == "model":
-        return _load_model(folder, data, safe)
+        return _load_model(blobs, data, safe)
     if kind == "graph":
-        model = _load_model(folder, data, safe)
+        model = _load_model(blobs, data, safe)
         used = [inputs[int(i)] for i in data.get("inputs", [])]
         if not used:
             raise Refused("a symbolic result that does not depend on the inputs it was given")
@@ -294,7 +306,7 @@ def _decode_initializer(data):
     return cls
 
 
-def _load_model(folder: Path, data: dict, safe: bool):
+def _load_model(blobs: Blobs, data: dict, safe: bool):
     """The model ``_save_model`` wrote: rebuilt from its configuration in safe mode (no code from the data runs)."""
     import contextlib
 
@@ -302,7 +314,7 @@ def _load_model(folder: Path, data: dict, safe: bool):
 
     keras = _keras()
     try:
-        config = json.loads(_inside(folder, data.get("config")).read_text())
+        config = json.loads(_blob(blobs, data.get("config")).decode())
         with safe_mode() if safe else contextlib.nullcontext():
             model = keras.saving.deserialize_keras_object(config, custom_objects=_course_objects(), safe_mode=safe)
     except Refused:
@@ -315,8 +327,7 @@ def _load_model(folder: Path, data: dict, safe: bool):
         ) from None
     if not isinstance(model, keras.Model):
         raise Refused("a model's configuration that does not describe a Keras model")
-    with np.load(_inside(folder, data.get("weights")), allow_pickle=False) as stored:
-        weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    weights = _load_arrays(blobs, data.get("weights"))
     try:
         model.set_weights(weights)
     except ValueError as exc:
@@ -338,10 +349,3 @@ def rewire(model, inputs: list):
     """The output of ``model``'s graph called layer by layer on ``inputs`` (so the graph shows its layers)."""
     return model._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=lambda op: op)
 
-
-def dumps(message) -> bytes:
-    return (json.dumps(message, allow_nan=True) + "\n").encode()
-
-
-def loads(line: bytes):
-    return json.loads(line.decode())

@@ -4,32 +4,39 @@
 
 ``submitted/<student>/<A>/`` holds the student's notebooks of assignment ``A`` (default: every assignment
 folder there); ``COURSE`` is the course folder (its ``notebooks/<A>/`` release names the graded cells; its
-``nbgrader_config.py`` gives the cell time limits). The notebooks are copied into a private scratch
-folder and run in ONE sandbox (one Python, so TensorFlow starts once per student); the judge
-(``judge``) checks every exercise from this process. The results file holds, per notebook, each cell's outputs from the sandbox (untrusted, shown
-as feedback only) and each graded cell's verdict from the judge, plus what the sandbox did (exit,
-seconds, peak memory, limits hit) and the judge's peak memory. ``tools.grade autograde`` writes them into nbgrader's gradebook.
-``--unsandboxed`` runs the notebooks as a plain child process (same judge; no isolation): the results
-file and the output say so.
+``nbgrader_config.py`` gives the cell time limits). The notebooks are read as data (regular files, no
+links followed, sizes bounded) and sent through a pipe into ONE sandbox, which writes them into a tmpfs of
+its own and runs them (one Python, so TensorFlow starts once per student); the judge, in a second sandbox
+with another unprivileged uid, checks every exercise by calling the student's functions through pipes.
+This process only starts both, feeds them and reads the judge's result: it never opens a path either
+sandbox can write. The results file (``records.StudentResults``) holds, per notebook, each cell's outputs
+from the sandbox (untrusted, shown as feedback only) and each graded cell's verdict from the judge, plus
+what both sandboxes did (exit, seconds, peak memory, limits hit) and any grader fault.
+``--unsandboxed`` runs both as plain child processes (no isolation): the results file and the output say so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
-import resource
 import shutil
+import stat
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from resnet_course.grading import judge as judging
-from resnet_course.grading import sandbox
+from resnet_course.grading import records, sandbox, wire
 from resnet_course.grading.paths import CODE_ROOT
 
+NOTEBOOK_CAP = 20 << 20  # one submitted notebook's bytes
+RESULT_CAP = 256 << 20  # the judge's result (every cell's outputs included)
+# The judge's sandbox: it holds reference networks and decodes the student's replies (capped by ``wire``).
+JUDGE_LIMITS = sandbox.Limits(memory_bytes=3 * 2**30)
 SOLUTION_TIMEOUT_DEFAULT = 600
 EXPERIMENT_TAG = "experiment"  # a cell the score does not depend on (training runs, plots): not run while grading
 
@@ -92,6 +99,49 @@ def job_cells(nb: dict, timeout) -> list[dict]:
     return cells
 
 
+def read_submission(path: Path, cap: int = NOTEBOOK_CAP) -> str:
+    """A submitted notebook's text, read as data: a regular file opened without following links, never a FIFO,
+    a device or a link, and at most ``cap`` bytes (``ValueError`` with the reason otherwise)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > cap:
+            raise ValueError(f"larger than {cap // 2**20} MB")
+        data = os.read(fd, cap + 1)
+        if len(data) > cap:
+            raise ValueError(f"larger than {cap // 2**20} MB")
+        return data.decode("utf-8")
+    finally:
+        os.close(fd)
+
+
+def plan_student(student: Path, assignments: list[str], course: Path, timeout, run_experiments: bool):
+    """The sandbox's ``Job``, the judge's exercises and the notebooks that could not be read (with why)."""
+    notebooks, exercises, errors = [], [], {}
+    for assignment in assignments:
+        release = course / "notebooks" / assignment
+        folder = student / assignment
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.ipynb")):
+            key = f"{assignment}/{path.name}"
+            if not (release / path.name).is_file():
+                continue
+            try:
+                text = read_submission(path)
+                cells = [records.parse(records.CellJob, c) for c in job_cells(json.loads(text), timeout)]
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                errors[key] = f"not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})"
+                continue
+            found = graded_exercises(release / path.name)
+            exercises += [records.Exercise(notebook=key, grade_id=g, name=e) for g, e in found]
+            notebooks.append(records.NotebookJob(file=key, text=text, cells=cells, exercises=[e for _, e in found]))
+    job = records.Job(notebooks=notebooks, run_experiments=run_experiments)
+    return job, exercises, errors
+
+
 def grade(
     student: Path,
     assignments: list[str],
@@ -101,94 +151,118 @@ def grade(
     call_timeout: float = 300.0,
     run_experiments: bool = False,
     uniform_timeout: float | None = None,
-) -> dict:
-    """Run a student's submissions of ``assignments`` (``student/<assignment>/*.ipynb``) in one sandbox and judge
-    every graded cell; the results (see the module doc), notebooks keyed ``<assignment>/<notebook file>``."""
+    judge_limits: sandbox.Limits | None = None,
+) -> records.StudentResults:
+    """Run a student's submissions of ``assignments`` (``student/<assignment>/*.ipynb``) in one sandbox, judge
+    every graded cell in another; the results (see the module doc), notebooks keyed ``<assignment>/<file>``."""
     limits = limits or sandbox.Limits()
+    limits = dataclasses.replace(limits, scratch_bytes=limits.scratch_bytes or sandbox.SCRATCH_BYTES)
+    judge_limits = judge_limits or dataclasses.replace(JUDGE_LIMITS, uid=limits.uid + 1)
     start = time.time()
     # Reading nbgrader_config.py imports nbgrader (seconds): ``tools.grade autograde`` reads it once for the class.
     timeout = (lambda cell: uniform_timeout) if uniform_timeout else cell_timeout(course)[0]
-    results = {"student": student.name, "sandboxed": sandboxed, "notebooks": {}}
-    scratch = Path(tempfile.mkdtemp(prefix="resnet-grading-"))
+    job, exercises, errors = plan_student(student, assignments, course, timeout, run_experiments)
+    plan = records.JudgePlan(exercises=exercises, call_timeout=call_timeout, wall_seconds=limits.wall_seconds)
+    result, report, faults = run_and_judge(job, plan, limits, judge_limits, sandboxed)
+    notebooks = {key: records.NotebookResult(error=why) for key, why in errors.items()}
+    runs = {run.file: run.cells for run in result.runs} if result else {}
+    for nb in job.notebooks:
+        verdicts = (result.verdicts.get(nb.file, {}) if result else {}) or {}
+        if result is None:
+            verdicts = {e.grade_id: _unjudged(e.name, faults[-1]) for e in exercises if e.notebook == nb.file}
+        notebooks[nb.file] = records.NotebookResult(cells=runs.get(nb.file, []), verdicts=verdicts)
+    faults += [f"{k}/{g}: {v.message.splitlines()[0][:200]}" for k, n in notebooks.items() for g, v in n.verdicts.items() if v.fault]
+    return records.StudentResults(
+        student=student.name,
+        sandboxed=sandboxed,
+        notebooks=notebooks,
+        sandbox=report,
+        seconds=round(time.time() - start, 1),
+        judge_peak_memory_bytes=(result.peak_memory_bytes if result else 0),
+        notices=read_notices(student),
+        faults=faults,
+    )
+
+
+def _unjudged(name: str, why: str) -> records.Verdict:
+    from resnet_course.harness import failure
+
+    message = failure(name, "the grader could not check your notebook", "a verdict of the grader", why,
+                      "nothing is wrong with your work because of this; your instructor grades it again")
+    return records.Verdict(passed=False, output="", message=str(message), fault=True)
+
+
+def read_notices(student: Path) -> dict:
+    """What the submission intake refused (``<student>/intake.json``, written by the grader), per assignment."""
     try:
-        (scratch / "submission").mkdir()
-        job = {
-            "scratch": "/scratch" if sandboxed else str(scratch),
-            "output_cap": 100_000,
-            "run_experiments": run_experiments,
-            "notebooks": [],
-        }
-        plan = {}
-        for assignment in assignments:
-            release = course / "notebooks" / assignment
-            for path in sorted((student / assignment).glob("*.ipynb")):
-                key = f"{assignment}/{path.name}"
-                if not (release / path.name).is_file() or path.is_symlink():
-                    continue
-                try:
-                    nb = json.loads(path.read_text())
-                    cells = job_cells(nb, timeout)
-                except Exception as exc:  # noqa: BLE001 - an unreadable notebook is reported, not run
-                    results["notebooks"][key] = {"error": f"not a readable notebook ({type(exc).__name__})"}
-                    continue
-                (scratch / "submission" / assignment).mkdir(exist_ok=True)
-                shutil.copyfile(path, scratch / "submission" / key)
-                exercises = graded_exercises(release / path.name)
-                plan[key] = exercises
-                job["notebooks"].append({"file": key, "cells": cells, "exercises": [e for _, e in exercises]})
-        (scratch / "job.json").write_text(json.dumps(job))
-        results["sandbox"] = run_and_judge(scratch, job, plan, limits, sandboxed, call_timeout, results)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    results["seconds"] = round(time.time() - start, 1)
-    results["judge_peak_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return results
+        data = json.loads(read_submission(student / "intake.json", 1 << 20))
+        return {str(k): [str(v)[:500] for v in list(vs)[:50]] for k, vs in dict(data.get("notices", {})).items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        return {"*": [f"the grader could not read what its intake refused ({type(exc).__name__})"]}
 
 
-def run_and_judge(
-    scratch: Path, job: dict, plan: dict, limits, sandboxed: bool, call_timeout: float, results: dict
-) -> dict:
-    req_r, req_w = os.pipe()
-    resp_r, resp_w = os.pipe()
-    inside = job["scratch"]
+def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
+    """Start the notebooks' sandbox and the judge's, connected by pipes; the judge's ``JudgeResult`` (or None),
+    both sandboxes' reports, and the grader faults (the judge ended without a result)."""
+    req_r, req_w = os.pipe()  # judge -> notebooks
+    resp_r, resp_w = os.pipe()  # notebooks -> judge
+    plan_r, plan_w = os.pipe()  # grade_one -> judge
+    result_r, result_w = os.pipe()  # judge -> grade_one
+    scratch = None if sandboxed else Path(tempfile.mkdtemp(prefix="resnet-grading-"))
+    inside = "/scratch" if sandboxed else str(scratch)
     python = sys.executable
-    argv = [python, "-m", "resnet_course.grading.server", f"{inside}/job.json", str(req_r), str(resp_w)]
-    run = sandbox.start(scratch, argv, limits, pass_fds=(req_r, resp_w), sandboxed=sandboxed)
-    os.close(req_r)
-    os.close(resp_w)
-    requests = os.fdopen(req_w, "wb", buffering=0)
-    responses = os.fdopen(resp_r, "rb", buffering=0)
-    channel = judging.Channel(requests, responses, scratch, inside)
-    warming = threading.Thread(target=judging.warm_up, daemon=True)
-    warming.start()
+    server = [python, "-m", "resnet_course.grading.server", inside, str(req_r), str(resp_w)]
+    judge = [python, "-m", "resnet_course.grading.judge", str(plan_r), str(req_w), str(resp_r), str(result_w)]
+    faults: list[str] = []
+    owned = {req_w, plan_w, result_r}  # what this process still has to close
     try:
-        channel.read(limits.wall_seconds + 5)  # the notebooks ran
-    except judging.SandboxGone as exc:
-        channel.dead = f"the notebooks did not finish running: {exc}"
-    warming.join()
-    for name, exercises in plan.items():
-        verdicts = {grade_id: judging.judge(channel, name, exercise, call_timeout) for grade_id, exercise in exercises}
-        results["notebooks"].setdefault(name, {})["verdicts"] = verdicts
-    try:
-        requests.write(b'{"quit": true}\n')
-        requests.close()
-    except OSError:
-        pass
-    try:
-        run.process.wait(timeout=10)
-    except Exception:  # noqa: BLE001
-        pass
-    report = run.finish()
-    for name in plan:
-        path = scratch / "run" / f"{name.replace('/', '__')}.json"
+        box = sandbox.start(server, limits, pass_fds=(req_r, resp_w), sandboxed=sandboxed, cwd=scratch)
+        referee = sandbox.start(judge, judge_limits, pass_fds=(plan_r, req_w, resp_r, result_w), sandboxed=sandboxed,
+                                cwd=scratch)
+        for fd in (req_r, resp_w, plan_r, resp_r, result_w):
+            os.close(fd)
+        feeders = [threading.Thread(target=_feed, args=(fd, kind, body), daemon=True)
+                   for fd, kind, body in ((req_w, "job", records.dump(job)), (plan_w, "plan", records.dump(plan)))]
+        owned -= {req_w, plan_w}  # the feeders close them
+        for thread in feeders:
+            thread.start()
+        result = None
         try:
-            if path.is_symlink() or path.stat().st_size > 50 << 20:
-                raise ValueError("not a plain file of reasonable size")
-            results["notebooks"][name]["cells"] = json.loads(path.read_text())["cells"]
-        except Exception:  # noqa: BLE001 - no outputs from a sandbox that died
-            results["notebooks"][name]["cells"] = []
-    responses.close()
-    return report
+            deadline = limits.wall_seconds + len(plan.exercises) * (plan.call_timeout + 60) + 120
+            frame = wire.Reader(result_r, blob_cap=0, header_cap=RESULT_CAP).read(deadline)
+            result = records.parse(records.JudgeResult, frame.body)
+        except (wire.WireError, records.RecordError, OSError) as exc:
+            faults.append(f"the judge ended without a result ({exc})")
+        for thread in feeders:
+            thread.join(timeout=5)
+        _wait(referee.process, 30)
+        _wait(box.process, 10)
+        report = box.finish()
+        judge_report = referee.finish()
+        if result is None and judge_report.get("memory_limit_hit"):
+            faults[-1] += "; it reached its memory limit"
+        report["judge"] = {k: judge_report[k] for k in ("exit_status", "seconds", "peak_memory_bytes", "memory_limit_hit")}
+        return result, report, faults
+    finally:
+        for fd in owned:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)  # unsandboxed only: the instructor's own temporary folder
+
+
+def _feed(fd: int, kind: str, body: dict) -> None:
+    with contextlib.suppress(OSError):
+        wire.send(fd, kind, body)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _wait(process, seconds: float) -> None:
+    with contextlib.suppress(Exception):
+        process.wait(timeout=seconds)
 
 
 def main(argv=None) -> int:
@@ -215,6 +289,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--wall-seconds", type=float, default=sandbox.Limits.wall_seconds)
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes // 2**20)
+    parser.add_argument(
+        "--uid",
+        type=int,
+        default=sandbox.NOBODY,
+        help="the notebooks' sandbox runs as this uid, the judge's as the next one (tools.grade gives each student its own)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the judge's TensorFlow: no start-up logs on stderr
     if not args.unsandboxed:
@@ -222,9 +302,9 @@ def main(argv=None) -> int:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
             raise SystemExit(f"cannot grade in a sandbox: {exc}") from None
-    limits = sandbox.Limits(wall_seconds=args.wall_seconds, memory_bytes=args.memory_mb * 2**20)
+    limits = sandbox.Limits(wall_seconds=args.wall_seconds, memory_bytes=args.memory_mb * 2**20, uid=args.uid)
     student = args.student.resolve()
-    names = args.assignment or sorted(p.name for p in student.iterdir() if p.is_dir())
+    names = args.assignment or sorted(p.name for p in student.iterdir() if p.is_dir() and not p.is_symlink())
     results = grade(
         student,
         names,
@@ -234,13 +314,15 @@ def main(argv=None) -> int:
         run_experiments=args.run_experiments,
         uniform_timeout=args.cell_timeout,
     )
-    args.out.write_text(json.dumps(results, indent=1))
+    args.out.write_text(json.dumps(records.dump(results), indent=1))
     if args.unsandboxed:
         print("UNSANDBOXED: the student's code ran with your rights (--unsandboxed)")
-    passed = sum(v["passed"] for nb in results["notebooks"].values() for v in nb.get("verdicts", {}).values())
-    total = sum(len(nb.get("verdicts", {})) for nb in results["notebooks"].values())
-    print(f"{student.name}: {passed}/{total} graded cells pass, {results['seconds']:.1f} s -> {args.out}")
-    return 0
+    verdicts = [v for nb in results.notebooks.values() for v in nb.verdicts.values()]
+    print(f"{student.name}: {sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass, "
+          f"{results.seconds:.1f} s -> {args.out}")
+    for fault in results.faults:
+        print(f"GRADER FAULT: {fault}")
+    return 3 if results.faults else 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -23,10 +24,29 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from resnet_course import config
+from resnet_course.grading import records
 
 RESULTS_ENV = "RESNET_GRADING_RESULTS"  # the folder of <student>.json results nbgrader imports
-PER_JOB_BYTES = 5 * 2**30  # what one student's grading may hold (sandbox 4 GB + judge)
+PER_JOB_BYTES = 7 * 2**30  # what one student's grading may hold (notebooks' sandbox 4 GB + judge's 3 GB)
 OUTPUT_TYPES = ("stream", "display_data", "error")
+DEFAULT_UIDS = (2_000_000_000, 100_000_000)
+GRACE_SECONDS = 600  # a student's grade_one past its sandboxes' own limits is killed (a host-side step's limit)
+
+
+def uid_block(students: int) -> int:
+    """The first of ``2 * students`` uids for this run: a random block of ``RESNET_GRADING_UIDS`` (no uid of the
+    machine's users), so that no two students, in this run or another, share a uid and its kernel objects."""
+    text = config.value(config.GRADING_UIDS_ENV)
+    first, count = (int(x) for x in text.split(":")) if text else DEFAULT_UIDS
+    blocks = max(1, count // max(2 * students, 1))
+    return first + secrets.randbelow(blocks) * 2 * students
+
+
+def load_results(path: Path) -> records.StudentResults:
+    """A results file of ``grade_one``, validated (``records.RecordError`` or ``OSError`` otherwise)."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link")
+    return records.parse(records.StudentResults, json.loads(path.read_text()))
 
 
 def default_jobs() -> int:
@@ -55,15 +75,19 @@ def grade_class(
     sandboxed: bool = True,
     extra: list[str] | None = None,
 ) -> dict[str, str]:
-    """Grade ``students`` (``jobs`` at a time); ``{student: problem}`` for those whose grading failed."""
+    """Grade ``students`` (``jobs`` at a time); ``{student: problem}`` for those whose grading failed or met a
+    grader fault (the instructor must grade them again)."""
     results.mkdir(parents=True, exist_ok=True)
     waiting, running, problems, done = list(students), {}, {}, 0
+    first_uid = uid_block(len(students))
+    limit = wall_limit(extra) + GRACE_SECONDS
     start = time.time()
     while waiting or running:
         while waiting and len(running) < jobs:
             student = waiting.pop(0)
             out = results / f"{student}.json"
             out.unlink(missing_ok=True)
+            uid = first_uid + 2 * students.index(student)
             cmd = [
                 sys.executable,
                 "-m",
@@ -73,6 +97,8 @@ def grade_class(
                 str(course),
                 "--out",
                 str(out),
+                "--uid",
+                str(uid),
             ] + [f"--assignment={a}" for a in assignments]
             cmd += ([] if sandboxed else ["--unsandboxed"]) + (extra or [])
             log = (results / f"{student}.log").open("wb")
@@ -86,20 +112,31 @@ def grade_class(
         time.sleep(0.2)
         for student, (proc, began, log) in list(running.items()):
             if proc.poll() is None:
+                if time.time() - began > limit:
+                    proc.kill()  # its sandboxes die with it (--die-with-parent)
+                    log.write(f"\nkilled by the host after {limit:.0f} s\n".encode())
                 continue
             log.close()
             del running[student]
             done += 1
             summary = ""
-            if proc.returncode != 0 or not (results / f"{student}.json").is_file():
+            try:
+                data = load_results(results / f"{student}.json") if proc.returncode in (0, 3) else None
+            except (OSError, ValueError) as exc:
+                data, problem = None, f"its results file is not valid ({str(exc)[:200]})"
+            else:
+                problem = f"its grading stopped (exit status {proc.returncode})"
+            if data is None:
                 tail = (results / f"{student}.log").read_text(errors="replace")[-500:]
-                problems[student] = f"its grading stopped (exit status {proc.returncode}): {tail.strip()}"
+                problems[student] = f"{problem}: {tail.strip()}"
                 summary = "FAILED (graded 0 where nothing ran)"
             else:
-                data = json.loads((results / f"{student}.json").read_text())
-                verdicts = [v for nb in data["notebooks"].values() for v in nb.get("verdicts", {}).values()]
-                box = data.get("sandbox", {})
-                summary = f"{sum(v['passed'] for v in verdicts)}/{len(verdicts)} graded cells pass"
+                verdicts = [v for nb in data.notebooks.values() for v in nb.verdicts.values()]
+                box = data.sandbox
+                summary = f"{sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass"
+                if data.faults:
+                    problems[student] = "GRADER FAULT, grade again: " + "; ".join(data.faults)[:400]
+                    summary += f"; {len(data.faults)} grader fault(s)"
                 for what, flag in (
                     ("killed at the wall-time limit", "killed_at_wall_time"),
                     ("hit the memory limit", "memory_limit_hit"),
@@ -114,6 +151,15 @@ def grade_class(
                 flush=True,
             )
     return problems
+
+
+def wall_limit(extra: list[str] | None) -> float:
+    from resnet_course.grading.sandbox import Limits
+
+    args = list(extra or [])
+    if "--wall-seconds" in args:
+        return float(args[args.index("--wall-seconds") + 1])
+    return Limits.wall_seconds
 
 
 # --------------------------------------------------------------------------- nbgrader import
@@ -182,24 +228,44 @@ class ImportSandboxRun(NbGraderPreprocessor):
         info = resources.get("nbgrader", {})
         student, assignment, notebook = info.get("student"), info.get("assignment"), info.get("notebook")
         path = Path(self.results or config.value(RESULTS_ENV)) / f"{student}.json"
+        notices: list[str] = []
         try:
-            data = json.loads(path.read_text())
-            run = data["notebooks"].get(f"{assignment}/{notebook}.ipynb", {})
-        except (OSError, ValueError, KeyError, AttributeError):
-            self.log.warning("no grading results for %s (%s): every graded cell gets 0", student, path)
-            run = {}
+            data = load_results(path)
+            run = data.notebooks.get(f"{assignment}/{notebook}.ipynb", records.NotebookResult())
+            notices = data.notices.get(assignment, []) + data.notices.get("*", [])
+            if run.error:
+                notices.append(f"{notebook}.ipynb: {run.error}")
+        except (OSError, ValueError) as exc:
+            self.log.warning("no grading results for %s (%s: %s): every graded cell gets 0", student, path, exc)
+            run = records.NotebookResult()
         by_id = {}
-        for cell in run.get("cells", []) if isinstance(run.get("cells"), list) else []:
-            if isinstance(cell, dict) and isinstance(cell.get("id"), str):
-                by_id.setdefault(cell["id"], cell.get("outputs"))
-        verdicts = run.get("verdicts") if isinstance(run.get("verdicts"), dict) else {}
+        for cell in run.cells:
+            if isinstance(cell.id, str):
+                by_id.setdefault(cell.id, cell.outputs)
+        first = True
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
             meta = cell.metadata.get("nbgrader", {})
             cell.execution_count = None
             if meta.get("grade") and not meta.get("solution"):
-                cell.outputs = verdict_outputs(verdicts.get(meta.get("grade_id")), str(meta.get("grade_id", "")))
+                verdict = run.verdicts.get(meta.get("grade_id"))
+                cell.outputs = verdict_outputs(records.dump(verdict) if verdict else None, str(meta.get("grade_id", "")))
             else:
                 cell.outputs = _clean_outputs(by_id.get(cell.get("id")))
+            if first and notices:  # what the grader refused in the submission, where the student reads first
+                text = "".join(f"grader: {line}\n" for line in notices)
+                cell.outputs.insert(0, new_output("stream", name="stdout", text=text))
+            first = False
         return nb, resources
+
+
+class RefuseInKernelGrading(NbGraderPreprocessor):
+    """nbgrader's own autograde, outside ``make autograde``: refused (it would grade inside the student's kernel)."""
+
+    def preprocess(self, nb, resources):
+        raise RuntimeError(
+            "this course grades only through `make autograde` (python -m tools.grade autograde): the students' "
+            "notebooks run in sandboxes and a judge outside them decides the scores (docs/grading.md); a plain "
+            "`nbgrader autograde` would run the hidden tests inside the student's own kernel"
+        )

@@ -16,14 +16,12 @@ import builtins
 import contextlib
 import io
 import itertools
-import json
-import select
-import shutil
+import resource
+import threading
 import time
 import warnings
-from pathlib import Path
 
-from resnet_course.grading import codec
+from resnet_course.grading import codec, records, wire
 
 CALL_GRACE = 60.0  # seconds the judge waits beyond a call's own time limit before giving up on the sandbox
 
@@ -57,48 +55,35 @@ class SandboxGone(BaseException):
 
 
 class Channel:
-    """The judge's end of the sandbox's request/response pipes."""
+    """The judge's end of the sandbox's request and response pipes (file descriptors; ``wire`` frames)."""
 
-    def __init__(self, requests, responses, scratch: Path, inside: str):
-        self.requests, self.responses, self.scratch, self.inside = requests, responses, Path(scratch), inside
-        self.buffer, self.ids, self.dead = b"", itertools.count(), None
+    def __init__(self, requests: int, responses: int):
+        self.requests, self.reader = requests, wire.Reader(responses) if responses is not None else None
+        self.ids, self.dead = itertools.count(), None
 
-    def read(self, timeout: float) -> dict:
-        deadline = time.time() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.time()
-            if left <= 0:
-                raise SandboxGone(f"no answer within {timeout:g} s")
-            ready, _, _ = select.select([self.responses], [], [], left)
-            if ready:
-                chunk = (
-                    self.responses.read1(1 << 20) if hasattr(self.responses, "read1") else self.responses.read(1 << 20)
-                )
-                if not chunk:
-                    raise SandboxGone("the sandbox closed its channel (it ended or was killed)")
-                self.buffer += chunk
-                if len(self.buffer) > 16 << 20:
-                    raise SandboxGone("the sandbox sent more than 16 MB without a line end")
-        line, _, self.buffer = self.buffer.partition(b"\n")
+    def runs(self, timeout: float) -> list:
+        """The sandbox's ``NotebookRun`` records, up to its ``Ready`` (what it sent before it ended, if it did)."""
+        deadline, runs = time.monotonic() + timeout, []
         try:
-            message = json.loads(line.decode())
-        except ValueError:
-            raise SandboxGone("the sandbox sent something that is not a reply") from None
-        if not isinstance(message, dict):
-            raise SandboxGone("the sandbox sent something that is not a reply")
-        return message
+            while True:
+                frame = self.reader.read(max(deadline - time.monotonic(), 0.001))
+                if frame.kind == "ready":
+                    return runs
+                if frame.kind != "run":
+                    raise wire.WireError(f"a {frame.kind!r} message before the notebooks finished")
+                runs.append(records.parse(records.NotebookRun, frame.body))
+        except (wire.WireError, records.RecordError, OSError) as exc:
+            self.dead = f"the notebooks did not finish running: {exc}"
+            return runs
 
     def call(self, notebook: str, name: str, args, kwargs, timeout: float):
         if self.dead:
             raise SandboxGone(self.dead)
         number = next(self.ids)
-        folder = self.scratch / "calls" / str(number)
-        folder.mkdir(parents=True)
-        inputs: list = []
-        inside = f"{self.inside}/calls/{number}"
+        blobs, inputs = wire.Blobs(), []
 
         def enc(value):
-            data = codec.encode(value, folder)
+            data = codec.encode(value, blobs)
             inputs.append(value if data["t"] == "spec" else None)
             return data
 
@@ -106,37 +91,27 @@ class Channel:
             "id": number,
             "notebook": notebook,
             "name": name,
-            "folder": inside,
             "timeout": timeout,
             "args": [enc(a) for a in args],
             "kwargs": {k: enc(v) for k, v in kwargs.items()},
         }
-        _share(folder)
-        reply = self.send(request, timeout)
-        return reply, folder, [v for v in inputs if v is not None], list(args) + list(kwargs.values())
+        reply, reply_blobs = self.send(request, blobs, timeout)
+        return reply, reply_blobs, [v for v in inputs if v is not None], list(args) + list(kwargs.values())
 
-    def send(self, request: dict, timeout: float) -> dict:
-        """Send one request and wait for its reply (at most the call's time limit and a grace period)."""
+    def send(self, request: dict, blobs, timeout: float):
+        """Send one call and wait for its reply (at most the call's time limit and a grace period)."""
         try:
-            self.requests.write(codec.dumps(request))
-            self.requests.flush()
+            wire.send(self.requests, "call", request, blobs)
             while True:
-                reply = self.read(timeout + CALL_GRACE)
-                if reply.get("id") == request["id"]:
-                    return reply
-        except (SandboxGone, BrokenPipeError, OSError) as exc:
+                frame = self.reader.read(timeout + CALL_GRACE)
+                if frame.kind != "reply":
+                    raise wire.WireError(f"a {frame.kind!r} message instead of a reply")
+                reply = records.parse(records.Reply, frame.body)
+                if reply.id == request["id"]:
+                    return reply, frame.blobs
+        except (SandboxGone, wire.WireError, records.RecordError, OSError) as exc:
             self.dead = f"the sandbox stopped answering: {exc}"
             raise SandboxGone(self.dead) from None
-
-
-def _share(folder: Path) -> None:
-    import os
-
-    from resnet_course.grading.sandbox import NOBODY
-
-    if os.geteuid() == 0:
-        for path in [folder, *folder.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
 
 
 def _exception(name: str, message: str) -> BaseException:
@@ -159,32 +134,28 @@ class Proxy:
         self.__qualname__ = name
 
     def __call__(self, *args, **kwargs):
-        reply, folder, inputs, originals = self.channel.call(self.notebook, self.__name__, args, kwargs, self.timeout)
-        try:
-            return self._result(reply, folder, inputs, originals)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        reply, blobs, inputs, originals = self.channel.call(self.notebook, self.__name__, args, kwargs, self.timeout)
+        return self._result(reply, blobs, inputs, originals)
 
-    def _result(self, reply, folder, inputs, originals):
-        if isinstance(reply.get("printed"), str) and reply["printed"]:
-            print(reply["printed"][:100_000], end="")  # what the function printed: feedback on stdout only
-        if "error" in reply:
-            message = str(reply.get("message", ""))[:2000]
-            line = reply.get("line")
-            if isinstance(line, list) and len(line) == 2:  # the learner's line, as call_learner shows it
+    def _result(self, reply, blobs, inputs, originals):
+        if reply.printed:
+            print(reply.printed[:100_000], end="")  # what the function printed: feedback on stdout only
+        if reply.error is not None:
+            message = reply.message[:2000]
+            line = reply.line
+            if isinstance(line, list) and len(line) == 2 and type(line[0]) is int:  # as call_learner shows it
                 first, _, rest = message.partition("\n")
-                message = f"{first} (in your code, line {int(line[0])}: {str(line[1])[:200]})" + (
+                message = f"{first} (in your code, line {line[0]}: {str(line[1])[:200]})" + (
                     f"\n{rest}" if rest else ""
                 )
-            raise _exception(reply.get("error"), message)
+            raise _exception(reply.error, message)
         try:
-            result = codec.decode(reply.get("result"), folder, inputs, safe=True)
+            result = codec.decode(reply.result, blobs, inputs, safe=True)
             models = [o for o in originals if _is_model(o)]
-            for original, state in zip(models, reply.get("states") or []):
-                codec.apply_state(original, state, folder)
-            shared = reply.get("shared") if isinstance(reply.get("shared"), list) else []
-            if models and _is_model(result) and shared:
-                result = _reuse_layers(result, models, {str(name) for name in shared})
+            for original, state in zip(models, reply.states):
+                codec.apply_state(original, state, blobs)
+            if models and _is_model(result) and reply.shared:
+                result = _reuse_layers(result, models, set(reply.shared))
         except codec.Refused as exc:
             raise TypeError(str(exc)) from None
         return result
@@ -277,5 +248,47 @@ def _judge(channel: Channel, notebook: str, name: str, timeout: float) -> dict:
             f"the grader could not check this exercise ({type(exc).__name__}: {str(exc)[:300]})",
             hint="show this message to the course staff",
         )
-        return {"passed": False, "output": printed.getvalue(), "message": str(message)}
+        # The grader's own I/O or memory failing is not the student's doing: reported as a fault (make autograde
+        # names it and exits 1, so that the instructor grades that student again).
+        fault = isinstance(exc, (OSError, MemoryError))
+        return {"passed": False, "output": printed.getvalue(), "message": str(message), "fault": fault}
     return {"passed": True, "output": printed.getvalue(), "message": ""}
+
+
+def run(plan, requests: int, responses: int) -> records.JudgeResult:
+    """Judge one student: the sandbox's notebook runs, then every exercise of ``plan`` (a ``JudgePlan``)."""
+    channel = Channel(requests, responses)
+    warming = threading.Thread(target=warm_up, daemon=True)
+    warming.start()
+    runs = channel.runs(plan.wall_seconds + 5)
+    warming.join()
+    verdicts: dict = {}
+    for item in plan.exercises:
+        verdict = judge(channel, item.notebook, item.name, plan.call_timeout)
+        verdicts.setdefault(item.notebook, {})[item.grade_id] = records.parse(records.Verdict, verdict)
+    try:
+        wire.send(requests, "quit", {})
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return records.JudgeResult(runs=runs, verdicts=verdicts, ended=channel.dead, peak_memory_bytes=peak)
+
+
+def main(argv=None) -> int:
+    """``python -m resnet_course.grading.judge PLAN_FD REQUEST_FD RESPONSE_FD RESULT_FD`` (started by grade_one,
+    unprivileged, in a sandbox of its own): a ``JudgePlan`` frame in, a ``JudgeResult`` frame out."""
+    import os
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    plan_fd, requests, responses, result_fd = (int(a) for a in (argv or sys.argv[1:]))
+    plan = records.parse(records.JudgePlan, wire.Reader(plan_fd).read().body)
+    result = run(plan, requests, responses)
+    wire.send(result_fd, "result", records.dump(result))
+    return 0
+
+
+if __name__ == "__main__":
+    import os as _os
+
+    _os._exit(main())  # TensorFlow's threads must not keep the judge alive

@@ -1,9 +1,12 @@
-"""One student's sandbox: bubblewrap namespaces, cgroup v1 limits, rlimits, a wall-time kill, bounded output.
+"""A sandbox: bubblewrap namespaces, cgroup limits, rlimits, a wall-time kill, bounded output.
 
-The sandbox sees, read-only: /usr (the system), the Python installation and the virtualenv, and
+Used twice per student: for the student's notebooks (``server``) and for the judge that checks them.
+A sandbox sees, read-only: /usr (the system), the Python installation and the virtualenv, and
 ``/course`` holding only the course's public modules (``resnets_utils.py``, ``test_utils.py``,
-``public_tests.py``), ``fixtures/``, ``datasets/`` and this package; read-write: the student's
-private scratch folder (``/scratch``) and a fresh ``/tmp``. It runs as uid/gid 65534 in new user,
+``public_tests.py``) and this package (``datasets/``, ``fixtures/``); read-write only tmpfs mounts of its
+own and of a fixed size: ``/tmp`` and, for the notebooks, ``/scratch``. No folder of the host is writable
+in it, so no host process ever opens a path the sandbox could change. It runs as an unprivileged uid of
+its own (``Limits.uid``: one per student and role, so no kernel object keyed by uid is shared), in new
 PID, network (loopback only), IPC, UTS and cgroup namespaces, in a new session, and dies with its
 parent. Its process tree sits in a memory cgroup and a pids cgroup of its own; CPU seconds and file
 sizes are capped by rlimits; at the wall-time limit or at the end every process of its cgroup is
@@ -31,24 +34,29 @@ from resnet_course.pretrained import course_cache_dir
 
 NOBODY = 65534
 TMP_BYTES = 256 * 2**20  # the sandbox's /tmp (a tmpfs)
+SCRATCH_BYTES = 512 * 2**20  # the notebooks' /scratch (a tmpfs): the submission, and what the notebooks write
 CGROUP = Path("/sys/fs/cgroup")
 PUBLIC_FILES = ("resnets_utils.py", "test_utils.py", "public_tests.py")
 PUBLIC_DIRS = ("resnet_course",)  # the package: datasets/, fixtures/, the checks the visible tests use, grading/
 
 
 # setpriv's drop to the unprivileged user, then the command: what the availability probe and every sandbox run.
-DROP_TO_NOBODY = (
-    "/usr/bin/setpriv",
-    "--reuid",
-    str(NOBODY),
-    "--regid",
-    str(NOBODY),
-    "--clear-groups",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
-    "--no-new-privs",
-    "--",
-)
+def drop_to(uid: int) -> tuple:
+    return (
+        "/usr/bin/setpriv",
+        "--reuid",
+        str(uid),
+        "--regid",
+        str(uid),
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    )
+
+
+DROP_TO_NOBODY = drop_to(NOBODY)
 # The system's programs and libraries, read-only, as every bwrap command here shows them.
 SYSTEM_VIEW = (
     "--ro-bind",
@@ -78,6 +86,8 @@ class Limits:
     file_bytes: int = 512 * 2**20  # RLIMIT_FSIZE: the largest file it may write
     wall_seconds: float = 1800.0  # then the whole tree is killed
     output_bytes: int = 1_000_000  # of the sandbox's own stdout/stderr kept by the host
+    uid: int = NOBODY  # the unprivileged uid (and gid) it runs as on the host
+    scratch_bytes: int = 0  # a /scratch tmpfs of this size (0: none)
 
 
 def bwrap() -> str | None:
@@ -230,8 +240,9 @@ def _python_roots() -> list[Path]:
     return sorted(roots)
 
 
-def command(scratch: Path, argv: list[str]) -> list[str]:
+def command(argv: list[str], limits: Limits | None = None) -> list[str]:
     """The bwrap command line that runs ``argv`` (paths inside the sandbox) as described in the module doc."""
+    limits = limits or Limits()
     cmd = [
         bwrap() or "bwrap",
         "--unshare-ipc",
@@ -285,10 +296,11 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
     cache = course_cache_dir()
     if cache.is_dir():
         cmd += ["--ro-bind", str(cache), "/weights"]
+    if limits.scratch_bytes:
+        cmd += ["--perms", "0777", "--size", str(limits.scratch_bytes), "--tmpfs", "/scratch", "--chdir", "/scratch"]
+    else:
+        cmd += ["--chdir", "/tmp"]
     cmd += [
-        "--bind",
-        str(scratch),
-        "/scratch",
         "--clearenv",
         "--setenv",
         "HOME",
@@ -330,7 +342,7 @@ def command(scratch: Path, argv: list[str]) -> list[str]:
     # bwrap runs as root without a user namespace (so that the uid below is a real, unprivileged uid on
     # the host too, and the kernel checks every file access as that user); setpriv drops to it with no
     # capabilities, no supplementary groups and no way to regain privileges.
-    return cmd + ["--", *DROP_TO_NOBODY] + argv
+    return cmd + ["--", *drop_to(limits.uid)] + argv
 
 
 @dataclass
@@ -371,8 +383,8 @@ class Run:
         return report
 
 
-def start(scratch: Path, argv: list[str], limits: Limits, pass_fds=(), sandboxed: bool = True) -> Run:
-    """Start ``argv`` in a sandbox over ``scratch`` (or, unsandboxed, as a plain child with the same limits)."""
+def start(argv: list[str], limits: Limits, pass_fds=(), sandboxed: bool = True, cwd: Path | None = None) -> Run:
+    """Start ``argv`` in a sandbox (or, unsandboxed, as a plain child in ``cwd`` with the same limits)."""
     groups = Cgroups(limits) if os.geteuid() == 0 else None
 
     def child():
@@ -382,14 +394,13 @@ def start(scratch: Path, argv: list[str], limits: Limits, pass_fds=(), sandboxed
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if sandboxed and os.geteuid() == 0:  # counted for its own uid once setpriv drops to it
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
         if groups is None:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes * 4, limits.memory_bytes * 4))
 
     if sandboxed:
-        os.chown(scratch, NOBODY, NOBODY)
-        for path in scratch.rglob("*"):
-            os.chown(path, NOBODY, NOBODY)
-        full = command(scratch, argv)
+        full = command(argv, limits)
         env = None
     else:
         full = argv
@@ -408,7 +419,7 @@ def start(scratch: Path, argv: list[str], limits: Limits, pass_fds=(), sandboxed
         pass_fds=pass_fds,
         preexec_fn=child,
         env=env,
-        cwd=scratch,
+        cwd="/" if sandboxed else cwd,
     )
     run = Run(
         process,

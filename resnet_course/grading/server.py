@@ -1,15 +1,16 @@
 """What runs inside the sandbox: one student's notebooks, then the student's functions on request.
 
-``python -m resnet_course.grading.server JOB.json REQUEST_FD RESPONSE_FD`` (started by ``sandbox``):
+``python -m resnet_course.grading.server SCRATCH REQUEST_FD RESPONSE_FD`` (started by ``sandbox``):
 
-1. executes every notebook of the job in this one Python (TensorFlow starts once per student),
+1. reads the ``Job`` (``records``) from REQUEST_FD and writes the notebooks into SCRATCH, the sandbox's own
+   tmpfs (no other process opens it);
+2. executes every notebook of the job in this one Python (TensorFlow starts once per student),
    each in a fresh IPython namespace, cell by cell with the job's time limit per cell and a cap on
    each cell's output; graded test cells are not run here (the judge runs them). At each graded cell
    (or at the end, when the student deleted it) it keeps the student's function of that exercise;
-2. writes each notebook's cell outputs to ``run/<notebook>.json`` in the scratch folder;
-3. answers the judge's calls: a JSON line ``{"id", "notebook", "name", "args", "kwargs", "folder"}``
-   on REQUEST_FD -> the function's result (or its error) as a JSON line on RESPONSE_FD, arrays and
-   models as files in the call's folder (see ``codec``).
+3. sends each notebook's cell outputs (``NotebookRun``), then ``Ready``, on RESPONSE_FD;
+4. answers the judge's calls: a ``Call`` frame on REQUEST_FD -> a ``Reply`` frame on RESPONSE_FD, arrays
+   and models as the frame's blobs (``wire``, ``codec``).
 
 Nothing this process writes is trusted: the judge decides the score from the data alone.
 """
@@ -17,7 +18,6 @@ Nothing this process writes is trusted: the judge decides the score from the dat
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import sys
@@ -146,15 +146,18 @@ def run_notebook(
     return functions, results
 
 
-def call(function, request: dict, cap: int) -> dict:
-    """Call the student's function on the decoded arguments; its result (or error) encoded."""
+def call(function, request: dict, cap: int, blobs=None, out=None) -> dict:
+    """Call the student's function on the decoded arguments (binary parts in ``blobs``); its result (or error)
+    encoded, with its binary parts put in ``out`` (both ``wire.Blobs``)."""
     from resnet_course.grading import codec
+    from resnet_course.grading.wire import Blobs
 
-    folder = Path(request["folder"])
+    blobs = blobs if blobs is not None else Blobs()
+    sent = out if out is not None else Blobs()
     inputs: list = []
 
     def arg(data):
-        value = codec.decode(data, folder, safe=False)
+        value = codec.decode(data, blobs, safe=False)
         if data.get("t") == "spec":
             inputs.append(value)
         return value
@@ -189,8 +192,8 @@ def call(function, request: dict, cap: int) -> dict:
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.stdout, sys.stderr = old
     try:
-        encoded = codec.encode(result, folder, inputs or None)
-        states = [codec.encode_state(m, old, folder) for m, old in zip(models, before)]
+        encoded = codec.encode(result, sent, inputs or None)
+        states = [codec.encode_state(m, old, sent) for m, old in zip(models, before)]
     except Exception as exc:  # noqa: BLE001
         return {
             "error": "EncodingError",
@@ -224,36 +227,45 @@ def _release_memory() -> None:
     gc.collect()
 
 
+def _write_submission(scratch: Path, job) -> None:
+    for nb in job.notebooks:
+        path = scratch / "submission" / nb.file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(nb.text)
+
+
 def main(argv=None) -> int:
+    from resnet_course.grading import records, wire
+
     argv = argv or sys.argv[1:]
-    job = json.loads(Path(argv[0]).read_text())
-    requests = os.fdopen(int(argv[1]), "rb", buffering=0)
-    responses = os.fdopen(int(argv[2]), "wb", buffering=0)
-    scratch = Path(job["scratch"])
-    (scratch / "run").mkdir(exist_ok=True)
-    cap = int(job.get("output_cap", 100_000))
+    scratch, requests, responses = Path(argv[0]), int(argv[1]), int(argv[2])
+    reader = wire.Reader(requests)
+    job = records.parse(records.Job, reader.read().body)
+    _write_submission(scratch, job)
+    cap = job.output_cap
     functions = {}
-    for nb in job["notebooks"]:
+    for nb in job.notebooks:
         start = time.time()
-        found, cells = run_notebook(
-            scratch / "submission" / nb["file"], nb["cells"], nb["exercises"], cap, bool(job.get("run_experiments"))
-        )
-        functions[nb["file"]] = found
+        cells = [records.dump(c) for c in nb.cells]
+        found, runs = run_notebook(scratch / "submission" / nb.file, cells, nb.exercises, cap, job.run_experiments)
+        functions[nb.file] = found
         _release_memory()
-        (scratch / "run" / f"{nb['file'].replace('/', '__')}.json").write_text(
-            json.dumps({"cells": cells, "seconds": time.time() - start})
-        )
-    responses.write((json.dumps({"ready": True}) + "\n").encode())
-    for line in iter(requests.readline, b""):
-        request = json.loads(line.decode())
-        if request.get("quit"):
-            break
+        wire.send(responses, "run", {"file": nb.file, "cells": runs, "seconds": round(time.time() - start, 2)})
+    wire.send(responses, "ready", {"notebooks": len(job.notebooks)})
+    while True:
         try:
-            reply = call(functions.get(request["notebook"], {}).get(request["name"]), request, cap)
+            frame = reader.read()
+        except wire.WireError:
+            break
+        if frame.kind != "call":
+            break
+        request, out = frame.body, wire.Blobs()
+        try:
+            reply = call(functions.get(request["notebook"], {}).get(request["name"]), request, cap, frame.blobs, out)
         except BaseException as exc:  # noqa: BLE001
-            reply = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+            reply, out = {"error": type(exc).__name__, "message": str(exc)[:2000]}, wire.Blobs()
         reply["id"] = request.get("id")
-        responses.write((json.dumps(reply, allow_nan=True) + "\n").encode())
+        wire.send(responses, "reply", reply, out)
     return 0
 
 
