@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 from resnet_course.grading import codec
+from resnet_course.keras_internals import report_keras_resnets
 
 CALL_GRACE = 60.0  # seconds the judge waits beyond a call's own time limit before giving up on the sandbox
 
@@ -168,6 +169,10 @@ class Proxy:
     def _result(self, reply, folder, inputs, originals):
         if isinstance(reply.get("printed"), str) and reply["printed"]:
             print(reply["printed"][:100_000], end="")  # what the function printed: feedback on stdout only
+        if isinstance(reply.get("keras_resnets"), list):
+            # Keras's ResNet builder ran in the sandbox during the call: the checks' recordings get it. Trusted
+            # only against the student (a sandbox that claims it falsely loses its own points).
+            report_keras_resnets([str(name)[:100] for name in reply["keras_resnets"][:10]])
         if "error" in reply:
             message = str(reply.get("message", ""))[:2000]
             line = reply.get("line")
