@@ -371,3 +371,83 @@ ADVERSARIES += [
     Adversary("reaches_network", "connects to the host's loopback and to the internet", FIRST, "zero",
               (("graded", "returned None"),), answer=_reaches_network),
 ]
+
+
+# =============================================================================================================
+# Delegating to the library the course reproduces (issue 23): Keras's own ResNet50, its layers renamed. The
+# notebook's blocks are Keras's (resnet_course.weights.keras_blocks) and its stem and head are Keras's layer for
+# layer, so such a model has the reference solution's configuration and weights: a judge that gets the model as
+# data cannot tell them apart. The sandbox reports whether Keras's ResNet builder ran during the call
+# (resnet_course.grading.server.call), and the check refuses on that. Not in ADVERSARIES (the round trip would
+# grow); tests/test_hostile_library.py runs them in process and through the judge's proxy.
+_COURSE_NAMES = '''import json
+import re
+import uuid
+
+
+def _course_names(names):
+    """Keras's layer names -> the course's: conv<stage>_block1_* -> conv_block<k>_*, other blocks -> id_block<k>_*."""
+    blocks, mapping = {}, {}
+    for name in names:
+        match = re.match(r"conv(\\d)_block(\\d+)_(.*)", name)
+        if match is None:
+            mapping[name] = name
+            continue
+        key, first = match.group(1, 2), match.group(2) == "1"
+        if key not in blocks:
+            same_kind = sum(1 for k in blocks if (k[1] == "1") == first)
+            blocks[key] = f"{'conv_block' if first else 'id_block'}{same_kind + 1}"
+        mapping[name] = f"{blocks[key]}_{match.group(3)}"
+    return mapping
+
+
+def _random_names(names):
+    return {name: "layer_" + uuid.uuid4().hex[:12] for name in names}
+'''
+
+
+def _library_renamed(naming: str):
+    def answer(ex, ref):
+        return (_COURSE_NAMES + "\n\n"
+                "def ResNet50(input_shape=(64, 64, 3), classes=6):\n"
+                "    source = keras.applications.ResNet50(weights=None, input_shape=input_shape, classes=classes)\n"
+                f"    mapping = {naming}([layer.name for layer in source.layers])\n"
+                "    text = json.dumps(source.get_config())\n"
+                "    for old, new in mapping.items():\n"
+                "        text = text.replace(json.dumps(old), json.dumps(new))\n"
+                "    config = json.loads(text)\n"
+                f"    config['name'] = {'ResNet50' if naming == '_course_names' else 'model_' + naming[1:7]!r}\n"
+                "    model = keras.Model.from_config(config)\n"
+                "    model.set_weights(source.get_weights())\n"
+                "    return model\n")
+    return answer
+
+
+def _library_copied(ex, ref):
+    return (_COURSE_NAMES + "\n\n"
+            "def ResNet50(input_shape=(64, 64, 3), classes=6):\n"
+            "    source = keras.applications.ResNet50(weights=None, input_shape=input_shape, classes=classes)\n"
+            "    mapping = _course_names([layer.name for layer in source.layers])\n"
+            "    X_input = layers.Input(input_shape)\n"
+            "    made = {id(source.inputs[0]): X_input}\n"
+            "    for layer in source.layers[1:]:\n"
+            "        copy = type(layer).from_config({**layer.get_config(), 'name': mapping[layer.name]})\n"
+            "        given = layer.input\n"
+            "        made[id(layer.output)] = copy([made[id(t)] for t in given] if isinstance(given, list) "
+            "else made[id(given)])\n"
+            "        copy.set_weights(layer.get_weights())\n"
+            "    return keras.Model(inputs=X_input, outputs=made[id(source.outputs[0])], name='ResNet50')\n")
+
+
+LIBRARY_EVIDENCE = (("graded", "Keras's ResNet builder ran while your function did"),)
+HOSTILE_LIBRARY = [
+    Adversary("library_course_names", "keras.applications.ResNet50 rebuilt from its configuration with the "
+              "course's layer names (conv_block<k>_*, id_block<k>_*) and model name, its weights copied",
+              ("ResNet50",), "zero", LIBRARY_EVIDENCE, answer=_library_renamed("_course_names")),
+    Adversary("library_random_names", "keras.applications.ResNet50 rebuilt from its configuration with random "
+              "layer and model names, its weights copied", ("ResNet50",), "zero", LIBRARY_EVIDENCE,
+              answer=_library_renamed("_random_names")),
+    Adversary("library_copied_layers", "keras.applications.ResNet50 copied layer by layer (from_config, weights) "
+              "into new layers with the course's names, wired as the original", ("ResNet50",), "zero",
+              LIBRARY_EVIDENCE, answer=_library_copied),
+]
