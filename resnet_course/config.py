@@ -57,10 +57,15 @@ VARIABLES = {
             "FIRST:COUNT, the block of unused uids the grading sandboxes run as, two per student "
             "(default 2000000000:100000000)",
         ),
+        Variable(
+            "RESNET_GRADING_CGROUP",
+            "a cgroup v2 folder delegated to the grader's user, where it makes each sandbox's group (default: its "
+            "own group on a cgroup v2 machine when it may write there)",
+        ),
     )
 }
 FAST_ENV, PUBLISHED_ENV, HEADLESS_ENV, METRICS_ENV, CACHE_ENV, WEIGHTS_ENV, CIFAR10_ENV, NBGRADER_ENV, *_ = VARIABLES
-GRADING_RESULTS_ENV, ONEDNN_ENV, GRADING_UIDS_ENV = list(VARIABLES)[-3:]
+GRADING_RESULTS_ENV, ONEDNN_ENV, GRADING_UIDS_ENV, GRADING_CGROUP_ENV = list(VARIABLES)[-4:]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

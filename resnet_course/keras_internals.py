@@ -74,10 +74,14 @@ def residual_block_v2(*args, **kwargs):
     return block(*args, **kwargs)
 
 
+_RECORDINGS: list = []   # the lists of the recordings open now (report_keras_resnets adds to them)
+
+
 @contextmanager
 def recording_keras_resnets():
     """Record every model that Keras's own ResNet builder makes (``keras.applications.ResNet50``
-    and its siblings all call ``keras.src.applications.resnet.ResNet``) inside the ``with``."""
+    and its siblings all call ``keras.src.applications.resnet.ResNet``) inside the ``with``, and
+    every run that ``report_keras_resnets`` reports meanwhile (the sandbox's, seen by the judge)."""
     from keras.src.applications import resnet
 
     built, original = [], resnet.ResNet
@@ -88,10 +92,18 @@ def recording_keras_resnets():
         return model
 
     resnet.ResNet = recording
+    _RECORDINGS.append(built)
     try:
         yield built
     finally:
         resnet.ResNet = original
+        _RECORDINGS[:] = [b for b in _RECORDINGS if b is not built]
+
+
+def report_keras_resnets(names) -> None:
+    """Add the names of models Keras's ResNet builder made elsewhere (in the sandbox) to the open recordings."""
+    for built in _RECORDINGS:
+        built.extend(names)
 
 
 def keras_home() -> Path:

@@ -1,11 +1,13 @@
 """The sandboxed ``tools.grade autograde`` end to end on one small assignment, with the sandbox attacks.
 
 A temporary course with one assignment (the identity block: one notebook, one exercise), graded by the
-real ``python -m tools.grade autograde --jobs 2``: the model submission, the untouched release and the
-attacks of resnet_course/catalogue/adversarial.py's sandbox block that target the first exercise of that notebook (the
-whole-course version is tests/test_nbgrader_roundtrip.py). Asserted: scores; the course's files, the
-other students' submissions and the autograded notebooks of others unchanged by any student; no
-process of the students left; the host's loopback listener never reached.
+real ``python -m tools.grade autograde --jobs 2``: the model submission (the victim, graded beside the
+attackers), the untouched release, the attacks of resnet_course/catalogue/adversarial.py's sandbox block and
+every attack of its ``HOSTILE_RUNTIME`` block (what reaches the host: links planted in scratch, a full disk,
+the key ring, replies that flood or bomb the judge). Asserted: scores, and the victim's exactly as when it is
+graded alone; the course's files, the other students' submissions and the autograded notebooks of others
+unchanged by any student; canary files owned by root outside the course unchanged (content, owner, mode);
+no process of the students left; the host's loopback listener never reached; every student graded.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import nbformat
 import pytest
 
 from resnet_course.catalogue.adversarial import ADVERSARIES, SANDBOX_PROBE_PORT_ENV
+from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
 from resnet_course.grading import sandbox
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
@@ -46,7 +49,22 @@ ATTACKS = (
     "floods_output",
     "redefines_tests",
     "patches_numpy",
+    *(a.id for a in HOSTILE_RUNTIME),
 )
+EVIDENCE = {a.id: [text for where, text, *_ in a.evidence if where == "graded"] for a in HOSTILE_RUNTIME}
+
+
+def canaries(folder: Path) -> dict:
+    """Each canary's content hash, owner, mode and mtime (a folder outside the course that only root can read)."""
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+            p.lstat().st_uid,
+            p.lstat().st_mode,
+            p.lstat().st_mtime_ns,
+        )
+        for p in sorted([folder, *folder.rglob("*")])
+    }
 
 
 def tree_hashes(folder: Path, skip=()) -> dict:
@@ -62,6 +80,14 @@ def course(tmp_path_factory):
     from tests.test_nbgrader_roundtrip import submission
 
     root = tmp_path_factory.mktemp("sandboxed")
+    canary = tmp_path_factory.mktemp("canary")  # outside the course, root's only
+    (canary / "secret.txt").write_text("CANARY-do-not-leak")
+    (canary / "folder").mkdir()
+    (canary / "folder" / "inside.txt").write_text("CANARY-inside")
+    for path in (canary / "secret.txt", canary / "folder" / "inside.txt"):
+        path.chmod(0o600)
+    canary.chmod(0o700)
+    canaries_before = canaries(canary)
     stage_course(root)
     env = nbgrader_env()
     env.pop("RESNET_COURSE_FAST", None)
@@ -89,7 +115,7 @@ def course(tmp_path_factory):
         if student == "blank":
             nbformat.write(nbformat.read(str(release), as_version=4), str(dest))
             continue
-        adversary = next((a for a in ADVERSARIES if a.id == student), None)
+        adversary = next((a for a in ADVERSARIES + HOSTILE_RUNTIME if a.id == student), None)
         nbformat.write(submission(release, path, adversary, [exercise]), str(dest))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -120,7 +146,11 @@ def course(tmp_path_factory):
         "after": tree_hashes(root, skip=("submitted", "autograded", "feedback", "gradebook.db", "grading_results")),
         "submitted_before": submitted_before,
         "submitted_after": tree_hashes(root / "submitted"),
-        "left": subprocess.run(["pgrep", "-u", str(sandbox.NOBODY)], capture_output=True, text=True).stdout,
+        "left": subprocess.run(["pgrep", "-f", "resnet_course.grading"], capture_output=True, text=True).stdout,
+        "canaries": (canaries_before, canaries(canary)),
+        "canary_text": [
+            str(p) for p in root.rglob("*") if p.is_file() and b"CANARY-" in p.read_bytes()
+        ],
     }
 
 
@@ -140,6 +170,33 @@ def test_model_scores_full_marks_and_blank_zero(course):
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_scores_zero(course, attack):
     assert scores(course)[attack] == 0, course["text"][-3000:]
+    for text in EVIDENCE.get(attack, []):
+        graded = course["root"] / "autograded" / attack / ASSIGNMENT
+        found = "".join(p.read_text() for p in graded.glob("*.ipynb"))
+        assert text in found, f"{attack}: {text!r} not in its autograded notebook"
+
+
+def test_the_victim_is_graded_exactly_as_alone(course):
+    """Graded beside every attacker with two jobs, the model submission keeps every point and every verdict."""
+    from resnet_course.grading.host import load_results
+
+    results = load_results(course["root"] / "grading_results" / "model.json")
+    verdicts = [v for nb in results.notebooks.values() for v in nb.verdicts.values()]
+    assert verdicts and all(v.passed for v in verdicts) and not results.faults, results
+    assert scores(course)["model"] == 10
+
+
+def test_root_owned_canaries_outside_the_course_are_untouched(course):
+    before, after = course["canaries"]
+    assert before == after, "a canary outside the course changed (content, owner or mode)"
+    assert course["canary_text"] == [], course["canary_text"]
+
+
+def test_everyone_was_graded_and_the_judge_bombs_are_named(course):
+    table = scores(course)
+    assert set(table) == {"model", "blank", *ATTACKS}, table
+    assert course["status"] == 1, "autograde must fail when it met a grader fault or a judge that ended"
+    assert "bombs_judge_model" in course["text"], course["text"][-3000:]
 
 
 def test_nothing_outside_the_sandboxes_changed(course):

@@ -215,17 +215,25 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
                               f"(tolerance: {TOLERANCE})")
 
 
-def _keras_applications_names(model) -> list[str]:
-    """The names that give away a model made by keras.applications' ResNet builder.
+def _keras_applications_evidence(model, recorded: list) -> str:
+    """What gives away a model made by keras.applications' ResNet builder, or "".
 
-    In the student's own kernel ``recording_keras_resnets`` sees the builder run; a judge that gets the model as data
-    (resnet_course.grading) sees only its names: the builder calls the model ``resnet50`` and names the layers of
-    its blocks ``conv<stage>_block<block>_<i>_<kind>``, which the course's blocks never do.
+    ``recorded``: the models the builder made while the student's function ran, seen by ``recording_keras_resnets``
+    in the student's own kernel, or reported by the sandbox to a judge (resnet_course.grading). Otherwise the names:
+    the builder calls the model ``resnet50`` and the layers of its blocks ``conv<stage>_block<block>_<i>_<kind>``,
+    which the course's blocks never do. Nothing else in the graph tells: the notebook's blocks are Keras's own
+    (``keras_blocks``) and its stem and head are Keras's layer for layer, so a renamed copy of Keras's model has
+    the configuration and weights of the reference solution.
     """
+    if recorded:
+        return f"Keras's ResNet builder ran while your function did, and made '{recorded[0]}'"
+    name = getattr(model, "name", "")
     named = [layer.name for layer in getattr(model, "layers", []) if re.match(r"conv[2-5]_block\d+_", layer.name)]
-    if getattr(model, "name", "") == "resnet50" or len(named) >= 8:
-        return [getattr(model, "name", "") if getattr(model, "name", "") == "resnet50" else named[0]]
-    return []
+    if name == "resnet50":
+        return "the model is named 'resnet50', as Keras's ResNet builder names it"
+    if len(named) >= 8:
+        return f"{len(named)} layers named as Keras's ResNet builder names them, '{named[0]}' the first"
+    return ""
 
 
 def _resnet_test(ex, target, configs, seed):
@@ -235,14 +243,16 @@ def _resnet_test(ex, target, configs, seed):
     for i, (input_shape, classes) in enumerate(configs):
         with recording_keras_resnets() as prebuilt:
             model = call_learner(ex, target, input_shape=input_shape, classes=classes, timeout=limit('model'))
-        prebuilt = prebuilt or _keras_applications_names(model)
-        if prebuilt:
+        evidence = _keras_applications_evidence(model, prebuilt)
+        if evidence:
             raise failure(ex, "the network must be built by your function, layer by layer",
                           "a model made of your stem, the blocks and the head",
-                          f"a model made by keras.applications (Keras's ResNet builder ran and made '{prebuilt[0]}')",
-                          "keras.applications.ResNet50 is the reference this test compares with, so returning it "
-                          "proves nothing: build the stem, the stages from convolutional_block and identity_block, "
-                          "and the head, as the table describes")
+                          f"a model made by keras.applications ({evidence})",
+                          "keras.applications.ResNet50 is the reference this test compares with, so returning it, "
+                          "renamed or copied layer by layer, proves nothing: build the stem, the stages from "
+                          "convolutional_block and identity_block, and the head, as the table describes (the grader "
+                          "gets your model as configuration and weights, where Keras's renamed equals the course's, "
+                          "so it records whether Keras's ResNet builder ran during your function)")
         expect_model(ex, model)
         _check_resnet_structure(ex, model, input_shape, classes)
         key = fixture_key(ex, "params", "x".join(map(str, input_shape)), classes)

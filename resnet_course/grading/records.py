@@ -146,6 +146,7 @@ class Reply:
     result: dict[str, typing.Any] | None = None
     states: list[dict[str, typing.Any]] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
+    keras_resnets: list[str] = field(default_factory=list)  # Keras's ResNet builder ran in the call (untrusted)
     printed: str = ""
     error: str | None = None
     message: str = ""

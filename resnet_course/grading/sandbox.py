@@ -18,24 +18,22 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_course import config
 from resnet_course.config import ONEDNN_ENV
+from resnet_course.grading.cgroups import Groups, make_groups
 from resnet_course.grading.paths import CODE_ROOT
 from resnet_course.pretrained import course_cache_dir
 
 NOBODY = 65534
 TMP_BYTES = 256 * 2**20  # the sandbox's /tmp (a tmpfs)
 SCRATCH_BYTES = 512 * 2**20  # the notebooks' /scratch (a tmpfs): the submission, and what the notebooks write
-CGROUP = Path("/sys/fs/cgroup")
 PUBLIC_FILES = ("resnets_utils.py", "test_utils.py", "public_tests.py")
 PUBLIC_DIRS = ("resnet_course",)  # the package: datasets/, fixtures/, the checks the visible tests use, grading/
 
@@ -94,6 +92,19 @@ def bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def rootless() -> bool:
+    """Whether sandboxes are made without root: in a user namespace of their own (bwrap ``--unshare-user``)."""
+    return os.geteuid() != 0
+
+
+def _isolation() -> tuple:
+    """How a sandbox leaves the grader's user: as root, setpriv drops to the sandbox's own uid on the host;
+    without root, bwrap maps the grader's uid to 65534 in a new user namespace that cannot make another."""
+    if rootless():
+        return ("--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns")
+    return ()
+
+
 def check_available() -> None:
     """Raise ``SandboxUnavailable`` with what to do when bubblewrap cannot run here."""
     exe = bwrap()
@@ -103,16 +114,12 @@ def check_available() -> None:
             "(see docs/grading.md), or grade without a sandbox with --unsandboxed (students' code "
             "then runs with your rights)"
         )
-    if os.geteuid() != 0:
-        raise SandboxUnavailable(
-            "the sandbox needs root (bubblewrap sets up namespaces and cgroups, then drops to "
-            "uid 65534); run the grading as root, or with --unsandboxed"
-        )
-    if not Path("/usr/bin/setpriv").exists():
+    if not rootless() and not Path("/usr/bin/setpriv").exists():
         raise SandboxUnavailable("setpriv (util-linux) is missing: apt-get install -y util-linux")
     proc = subprocess.run(
         [
             exe,
+            *_isolation(),
             "--unshare-pid",
             "--unshare-net",
             "--die-with-parent",
@@ -120,99 +127,46 @@ def check_available() -> None:
             "--proc",
             "/proc",
             "--",
-            *DROP_TO_NOBODY,
+            *(() if rootless() else DROP_TO_NOBODY),
             "/bin/true",
         ],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        raise SandboxUnavailable(f"bubblewrap cannot create its namespaces here: {proc.stderr.strip()[:300]}")
+        fix = (
+            " (without root the sandbox needs unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1"
+            " and user.max_user_namespaces > 0, or an AppArmor profile that allows bwrap; or grade as root)"
+            if rootless()
+            else ""
+        )
+        raise SandboxUnavailable(f"bubblewrap cannot create its namespaces here: {proc.stderr.strip()[:300]}{fix}")
 
 
-class Cgroups:
-    """A memory and a pids cgroup (v1) of one sandbox; absent controllers are reported, not faked."""
+def guarantees() -> list[tuple[str, bool, str]]:
+    """What holds for a sandbox on this machine: ``(guarantee, holds, how)``; printed once by ``make autograde``."""
+    from resnet_course.grading import cgroups
 
-    def __init__(self, limits: Limits):
-        self.name = f"resnet-grading-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.memory_limit = limits.memory_bytes
-        self.paths, self.missing = [], []
-        for controller, settings in (
-            (
-                "memory",
-                {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes},
-            ),
-            ("pids", {"pids.max": limits.pids}),
-        ):
-            path = CGROUP / controller / self.name
-            try:
-                path.mkdir()
-                for key, value in settings.items():
-                    if (path / key).exists():
-                        (path / key).write_text(str(value))
-                self.paths.append(path)
-            except OSError as exc:
-                self.missing.append(f"{controller} ({exc.strerror})")
-
-    def join(self) -> None:
-        """Put the calling process in the groups (runs in the child before exec)."""
-        for path in self.paths:
-            (path / "cgroup.procs").write_text(str(os.getpid()))
-
-    def pids(self) -> set[int]:
-        out = set()
-        for path in self.paths:
-            try:
-                out |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
-            except OSError:
-                pass
-        return out
-
-    def kill_all(self) -> int:
-        """SIGKILL every process of the groups until none is left; how many were killed."""
-        killed = 0
-        for _ in range(50):
-            left = self.pids()
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        return killed
-
-    def peak_memory(self) -> int | None:
-        for path in self.paths:
-            if (path / "memory.max_usage_in_bytes").exists():
-                return int((path / "memory.max_usage_in_bytes").read_text())
-        return None
-
-    def oom_killed(self) -> bool:
-        """Whether the memory group reached its limit (its failure counters, or its peak at the limit)."""
-        for path in self.paths:
-            for name in ("memory.failcnt", "memory.memsw.failcnt"):
-                if (path / name).exists() and int((path / name).read_text() or 0) > 0:
-                    return True
-            oom = path / "memory.oom_control"
-            if oom.exists() and any(
-                line.split()[:1] == ["oom_kill"] and int(line.split()[1]) > 0 for line in oom.read_text().splitlines()
-            ):
-                return True
-        peak = self.peak_memory()
-        return peak is not None and peak >= self.memory_limit - 2**20
-
-    def remove(self) -> None:
-        self.kill_all()
-        for path in self.paths:
-            for _ in range(20):
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+    groups = cgroups.make_groups(Limits())
+    missing = " ".join(groups.missing) if groups else "memory pids"
+    if groups:
+        groups.remove()
+    version = f"cgroup v{groups.version}" if groups else None
+    memory = "memory" not in missing
+    pids = "pids" not in missing
+    return [
+        ("own mount, PID, network, IPC and UTS namespaces; nothing of the host writable", True, "bubblewrap"),
+        ("the whole process tree ends with the sandbox", True, "PID namespace, --die-with-parent"
+         + (f", {version}" if groups else "")),
+        ("memory limit per sandbox", memory, version if memory else "only RLIMIT_AS (address space, 4 x the limit)"),
+        ("process limit per sandbox", pids, version if pids else "only RLIMIT_NPROC"),
+        (
+            "its own uid, shared with no other sandbox",
+            not rootless(),
+            "a uid of RESNET_GRADING_UIDS per student" if not rootless()
+            else "uid 65534 in a user namespace of its own (on the host: the grader's uid, with nothing of it writable)",
+        ),
+    ]
 
 
 class BoundedReader(threading.Thread):
@@ -245,6 +199,7 @@ def command(argv: list[str], limits: Limits | None = None) -> list[str]:
     limits = limits or Limits()
     cmd = [
         bwrap() or "bwrap",
+        *_isolation(),
         "--unshare-ipc",
         "--unshare-pid",
         "--unshare-net",
@@ -342,7 +297,7 @@ def command(argv: list[str], limits: Limits | None = None) -> list[str]:
     # bwrap runs as root without a user namespace (so that the uid below is a real, unprivileged uid on
     # the host too, and the kernel checks every file access as that user); setpriv drops to it with no
     # capabilities, no supplementary groups and no way to regain privileges.
-    return cmd + ["--", *drop_to(limits.uid)] + argv
+    return cmd + ["--", *(() if rootless() else drop_to(limits.uid))] + argv
 
 
 @dataclass
@@ -350,7 +305,7 @@ class Run:
     """A running sandbox: its process, its groups, its output readers and what happened."""
 
     process: subprocess.Popen
-    groups: Cgroups | None
+    groups: Groups | None
     stdout: BoundedReader
     stderr: BoundedReader
     started: float = field(default_factory=time.time)
@@ -385,7 +340,7 @@ class Run:
 
 def start(argv: list[str], limits: Limits, pass_fds=(), sandboxed: bool = True, cwd: Path | None = None) -> Run:
     """Start ``argv`` in a sandbox (or, unsandboxed, as a plain child in ``cwd`` with the same limits)."""
-    groups = Cgroups(limits) if os.geteuid() == 0 else None
+    groups = make_groups(limits)
 
     def child():
         os.setsid() if not sandboxed else None
@@ -394,9 +349,9 @@ def start(argv: list[str], limits: Limits, pass_fds=(), sandboxed: bool = True, 
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if sandboxed and os.geteuid() == 0:  # counted for its own uid once setpriv drops to it
+        if sandboxed and not rootless():  # counted for its own uid once setpriv drops to it
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
-        if groups is None:
+        if groups is None or any(m.startswith("memory") for m in groups.missing):
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes * 4, limits.memory_bytes * 4))
 
     if sandboxed:
