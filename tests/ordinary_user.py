@@ -30,7 +30,8 @@ def available() -> str | None:
 
 
 def command(argv: list[str], uid: int = USER, env: dict | None = None) -> list[str]:
-    cmd = [shutil.which("bwrap"), "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
+    cmd = [shutil.which("bwrap"), "--dev-bind", "/", "/"]  # recursive: /proc and /dev as they are (a new proc
+    # mount here would make the user namespaces inside unable to mount theirs)
     hidden = [r for r in python_roots() if str(r).startswith("/root")]
     if hidden:
         cmd += ["--perms", "0755", "--tmpfs", "/root"]

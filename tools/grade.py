@@ -131,6 +131,9 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
             raise SystemExit(f"autograde refused: {exc}") from None
+        print("sandbox guarantees on this machine:")
+        for name, holds, how in sandbox.guarantees():
+            print(f"  [{'yes' if holds else 'NO '}] {name} ({how})")
     else:
         print("UNSANDBOXED (--unsandboxed): the students' notebooks run with your rights, outside any sandbox; "
               "the checks still run outside the students' Python")

@@ -255,6 +255,9 @@ def command(argv: list[str], limits: Limits | None = None) -> list[str]:
         cmd += ["--perms", "0777", "--size", str(limits.scratch_bytes), "--tmpfs", "/scratch", "--chdir", "/scratch"]
     else:
         cmd += ["--chdir", "/tmp"]
+    # bwrap's own root is an unbounded tmpfs, which a user namespace's user may write: read-only it is, so that
+    # only the sized /tmp and /scratch take writes.
+    cmd += ["--remount-ro", "/"]
     cmd += [
         "--clearenv",
         "--setenv",
