@@ -172,3 +172,4 @@ if os.environ.get("RESNET_GRADING_RESULTS"):
         CheckCellMetadata,
     ]
     c.ImportSandboxRun.results = os.environ["RESNET_GRADING_RESULTS"]
+    c.ImportSandboxRun.intake = os.environ.get("RESNET_GRADING_INTAKE", "")
