@@ -104,7 +104,7 @@ def test_links_fifos_sockets_and_devices_are_refused(course):
     assert reasons(report, "victim") == {}  # the bystander keeps its notebook
     assert (root / "grading_intake" / "victim" / A / NB).read_text() == "victim's work"
     assert reasons(report, "folderlink") == {
-        A: "a symbolic link (never followed) beside the assignment folders (submitted/<student>/<assignment>/ only)"
+        A: "a symbolic link (never followed), not an assignment folder (submitted/<student>/<assignment>/)"
     }
     assert reasons(report, "studentlink") == {"": "a symbolic link (never followed), not a student's folder"}
     assert not (root / "grading_intake" / "links" / A).exists()
@@ -147,7 +147,7 @@ def test_names_are_validated(course):
     refused = reasons(report, "names")
     assert len(refused) == 7
     assert all("name the grader does not accept" in v for k, v in refused.items() if k != "stray.txt")
-    assert refused["stray.txt"].endswith("beside the assignment folders (submitted/<student>/<assignment>/ only)")
+    assert refused["stray.txt"].endswith("not an assignment folder (submitted/<student>/<assignment>/)")
     assert reasons(report, "bad id;rm") == {"": "not a student id the grader accepts"}
     assert report.notebooks("names", A) == [NB]
     described = [r.describe() for r in report.refusals]

@@ -231,7 +231,7 @@ class ImportSandboxRun(NbGraderPreprocessor):
         info = resources.get("nbgrader", {})
         student, assignment, notebook = info.get("student"), info.get("assignment"), info.get("notebook")
         notice = intake_notice(
-            read_report(Path(self.intake or os.environ.get(INTAKE_ENV) or "."), str(student)), assignment
+            read_report(Path(self.intake or config.value(INTAKE_ENV) or "."), str(student)), assignment
         )
         if notice:
             nb.cells.insert(0, new_markdown_cell(notice))

@@ -236,7 +236,7 @@ def _walk_student(name: str, fd: int, limits: Limits) -> _Student:
             refuse(f"cannot be read ({type(exc).__name__})")
             continue
         if not stat.S_ISDIR(st.st_mode):
-            refuse(f"{_kind(st.st_mode)} beside the assignment folders (submitted/<student>/<assignment>/ only)")
+            refuse(f"{_kind(st.st_mode)}, not an assignment folder (submitted/<student>/<assignment>/)")
             continue
         try:
             sub = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
