@@ -14,7 +14,9 @@ Usage::
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
-``autograde`` first checks the names of the submitted notebooks (nbgrader silently
+``autograde`` first reads ``submitted/`` as data into a clean copy, ``grading_intake/``
+(``resnet_course.grading.intake``: links, FIFOs, devices, odd names and oversized files are
+refused and printed), then checks the names of the notebooks there (nbgrader silently
 skips a renamed one) and prints what to do about each problem; it then grades the
 students in parallel (``--jobs N``; default: what the machine holds), each with
 ``python -m resnet_course.grading.grade_one``: the student's notebooks run in a sandbox
@@ -153,7 +155,7 @@ def refusal_problems(course: Path, report) -> list[str]:
     only fault is its name)."""
     problems = []
     for r in report.refusals:
-        line = f"{r.describe()}: refused, not graded"
+        line = r.describe() + ("" if "nothing of it is graded" in r.reason else ": refused, not graded")
         expected = sorted(p.name for p in (course / "source" / (r.assignment or "-")).glob("*.ipynb"))
         if r.assignment and "name the grader does not accept" in r.reason and r.path.endswith(".ipynb") and expected:
             have = report.notebooks(r.student, r.assignment)
@@ -255,10 +257,13 @@ def zero_refused(course: Path, pairs: list[tuple[str, str]]) -> None:
     if not pairs:
         return
     import shutil
+    import warnings
 
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    with Gradebook(db_url(course)) as gb:
+    with Gradebook(db_url(course)) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own autoflush notes on a new submission
         for student, assignment in pairs:
             gb.update_or_create_student(student)
             submission = gb.update_or_create_submission(assignment, student)
