@@ -172,6 +172,7 @@ if os.environ.get("RESNET_GRADING_RESULTS"):
         CheckCellMetadata,
     ]
     c.ImportSandboxRun.results = os.environ["RESNET_GRADING_RESULTS"]
+    c.ImportSandboxRun.intake = os.environ.get("RESNET_GRADING_INTAKE", "")
 else:
     # The judge is the only route to a score: a plain `nbgrader autograde` would run the hidden tests inside the
     # student's own kernel, where its code can reach them. It refuses and says what to run instead.

@@ -45,6 +45,11 @@ VARIABLES = {
         ),
         Variable("NBGRADER_EXECUTION", "set by nbgrader while it autogrades or validates: fast mode, headless"),
         Variable(
+            "RESNET_GRADING_INTAKE",
+            "the intake's clean copy of submitted/ whose refusals nbgrader shows in the feedback (set by tools.grade "
+            "autograde; nbgrader_config.py)",
+        ),
+        Variable(
             "RESNET_GRADING_RESULTS",
             "the folder of <student>.json results nbgrader imports (set by tools.grade autograde; nbgrader_config.py)",
         ),

@@ -136,7 +136,15 @@ def graded_course(tmp_path_factory) -> Course:
             else:
                 nbformat.write(submission(release, path, None if what == "solution" else what, exercises_), str(dest))
     course.before = hashes(root / "submitted")
-    grading_output = ("submitted", "autograded", "feedback", "gradebook.db", "grading_results", "grades.csv")
+    grading_output = (
+        "submitted",
+        "autograded",
+        "feedback",
+        "gradebook.db",
+        "grading_results",
+        "grading_intake",
+        "grades.csv",
+    )
     course.course_before = {k: v for k, v in hashes(root).items() if k.split("/")[0] not in grading_output}
     course.output["autograde"] = run_step(root, "autograde")
     course.load = os.getloadavg()[1]

@@ -38,6 +38,7 @@ except sandbox.SandboxUnavailable as exc:
 pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAILABLE}")
 
 ASSIGNMENT = "02_identity_block"
+GRADING_WRITES = ("submitted", "autograded", "feedback", "gradebook.db", "grading_results", "grading_intake")
 ATTACKS = (
     "reads_solutions",
     "reads_frames",
@@ -131,7 +132,7 @@ def course(tmp_path_factory):
                 pass
 
     threading.Thread(target=listen, daemon=True).start()
-    before = tree_hashes(root, skip=("submitted", "autograded", "feedback", "gradebook.db", "grading_results"))
+    before = tree_hashes(root, skip=GRADING_WRITES)
     submitted_before = tree_hashes(root / "submitted")
     status, text = step("autograde", "--jobs", "2", extra_env={SANDBOX_PROBE_PORT_ENV: str(listener.getsockname()[1])})
     stop.set()
@@ -143,7 +144,7 @@ def course(tmp_path_factory):
         "exercise": exercise,
         "reached": reached,
         "before": before,
-        "after": tree_hashes(root, skip=("submitted", "autograded", "feedback", "gradebook.db", "grading_results")),
+        "after": tree_hashes(root, skip=GRADING_WRITES),
         "submitted_before": submitted_before,
         "submitted_after": tree_hashes(root / "submitted"),
         "left": subprocess.run(["pgrep", "-f", "resnet_course.grading"], capture_output=True, text=True).stdout,

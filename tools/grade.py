@@ -14,7 +14,9 @@ Usage::
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
-``autograde`` first checks the names of the submitted notebooks (nbgrader silently
+``autograde`` first reads ``submitted/`` as data into a clean copy, ``grading_intake/``
+(``resnet_course.grading.intake``: links, FIFOs, devices, odd names and oversized files are
+refused and printed), then checks the names of the notebooks there (nbgrader silently
 skips a renamed one) and prints what to do about each problem; it then grades the
 students in parallel (``--jobs N``; default: what the machine holds), each with
 ``python -m resnet_course.grading.grade_one``: the student's notebooks run in a sandbox
@@ -31,7 +33,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,10 +51,35 @@ from .release import assignments, nbgrader_env, remove_answer_cells
 FAILED = re.compile(r"There was an error processing assignment '([^']+)' for student '([^']+)'")
 
 
-def nbgrader(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``nbgrader <args>`` in ``course`` with the course's configuration."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env or nbgrader_env(),
-                          capture_output=True, text=True)
+NBGRADER_SECONDS = 3 * 3600  # any nbgrader step: killed after this (a hung step is reported, never waited for)
+
+
+def nbgrader(course: Path, *args: str, env: dict | None = None,
+             timeout: float | None = NBGRADER_SECONDS) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` in ``course`` with the course's configuration, killed (with its children) after
+    ``timeout`` seconds: then the return code is None and stderr says so."""
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env or nbgrader_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(proc.args, None, out, f"{err}\nkilled: it did not finish in {timeout:g} s")
+
+
+def shown(path) -> str:
+    """A path for the instructor's eyes: as is when made of safe characters only, else quoted with repr."""
+    return str(path) if re.fullmatch(r"[A-Za-z0-9._/<>-]+", str(path)) else repr(str(path))
+
+
+def mv_hint(src: str, dest: str) -> str:
+    """A ``mv`` command to paste into a shell: every name quoted (a file name is the student's, so it is data)."""
+    return f"mv -- {shlex.quote(src)} {shlex.quote(dest)}"
 
 
 def _require(proc: subprocess.CompletedProcess, what: str) -> None:
@@ -85,46 +115,68 @@ def students(course: Path, ids: list[str], roster: Path | None) -> int:
     return 0
 
 
-def check_submissions(course: Path) -> list[str]:
-    """Problems with the names or the format of the submitted notebooks, each with what to do."""
+def check_submissions(course: Path, folder: str = "submitted") -> list[str]:
+    """Problems with the names or the format of the submitted notebooks, each with what to do.
+
+    ``folder`` is what is read: ``autograde`` passes the intake's clean copy (``grading_intake``); the messages
+    and the commands they suggest name ``submitted/``, where the instructor fixes things."""
     problems = []
     known = set(assignments(course / "source"))
-    submitted = course / "submitted"
-    for folder in sorted(p for p in submitted.glob("*/*") if p.is_dir()):
-        assignment = folder.name
-        rel = folder.relative_to(course)
+    read = course / folder
+    for path in sorted(p for p in read.glob("*/*") if p.is_dir() and not p.is_symlink()):
+        assignment = path.name
+        rel = Path("submitted") / path.relative_to(read)
         if assignment not in known:
-            problems.append(f"{rel}/: no assignment is called {assignment!r} ({', '.join(sorted(known))}); "
+            problems.append(f"{shown(rel)}/: no assignment is called {assignment!r} ({', '.join(sorted(known))}); "
                             f"move the student's files to the right assignment folder")
             continue
         expected = sorted(p.name for p in (course / "source" / assignment).glob("*.ipynb"))
-        found = sorted(p.name for p in folder.glob("*.ipynb"))
+        found = sorted(p.name for p in path.glob("*.ipynb"))
         for name in found:
             try:
-                nbformat.read(str(folder / name), as_version=4)
+                nbformat.read(str(path / name), as_version=4)
             except Exception as exc:  # noqa: BLE001 - any reading error is reported the same way
-                problems.append(f"{rel}/{name}: not a readable notebook ({type(exc).__name__}); nbgrader cannot "
+                problems.append(f"{shown(rel / name)}: not a readable notebook ({type(exc).__name__}); nbgrader cannot "
                                 "grade it; ask the student to submit the file again")
         for name in sorted(set(found) - set(expected)):
             missing = [e for e in expected if e not in found]
             if missing:
-                problems.append(f"{rel}/{name}: not a notebook of {assignment} (it expects {', '.join(expected)}), "
+                problems.append(f"{shown(rel / name)}: not a notebook of {assignment} (it expects {', '.join(expected)}), "
                                 f"so nbgrader skips it and {missing[0]} scores 0. If it is the student's work, rename "
-                                f"it and grade again: mv '{rel}/{name}' '{rel}/{missing[0]}'")
+                                f"it and grade again: {mv_hint(str(rel / name), str(rel / missing[0]))}")
             else:
-                problems.append(f"{rel}/{name}: not a notebook of {assignment}; nbgrader grades "
+                problems.append(f"{shown(rel / name)}: not a notebook of {assignment}; nbgrader grades "
                                 f"{', '.join(expected)} and ignores this file")
     return problems
 
 
+def refusal_problems(course: Path, report) -> list[str]:
+    """The intake's refusals as problems for the instructor (names with repr; a rename hint for a notebook whose
+    only fault is its name)."""
+    problems = []
+    for r in report.refusals:
+        line = r.describe() + ("" if "nothing of it is graded" in r.reason else ": refused, not graded")
+        expected = sorted(p.name for p in (course / "source" / (r.assignment or "-")).glob("*.ipynb"))
+        if r.assignment and "name the grader does not accept" in r.reason and r.path.endswith(".ipynb") and expected:
+            have = report.notebooks(r.student, r.assignment)
+            missing = [e for e in expected if e not in have]
+            if missing and r.path.count("/") == 1:
+                rel = f"submitted/{r.student}/{r.path}"
+                line += (f". If it is the student's notebook, rename it and grade again: "
+                         f"{mv_hint(rel, f'submitted/{r.student}/{r.assignment}/{missing[0]}')}")
+        problems.append(line)
+    return problems
+
+
 def autograde(course: Path, names: list[str] | None = None, env: dict | None = None, jobs: int | None = None,
-              sandboxed: bool = True, run_experiments: bool = False) -> int:
+              sandboxed: bool = True, run_experiments: bool = False, nbgrader_seconds: float = NBGRADER_SECONDS) -> int:
     """Grade every submission of the given assignments (default: all that have submissions).
 
     Each student is graded by ``resnet_course.grading.grade_one`` (a sandbox for the notebooks, a trusted
     judge for the checks), ``jobs`` students at a time; nbgrader then imports the results on this host.
     """
     from resnet_course.grading import grade_one, host, sandbox
+    from resnet_course.grading import intake as intake_mod
 
     if sandboxed:
         try:
@@ -137,16 +189,21 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     else:
         print("UNSANDBOXED (--unsandboxed): the students' notebooks run with your rights, outside any sandbox; "
               "the checks still run outside the students' Python")
-    problems = check_submissions(course)
+    report = intake_mod.intake(course)  # every submission read as data; grading reads only this clean copy
+    clean = report.root
+    problems = refusal_problems(course, report) + check_submissions(course, intake_mod.INTAKE_DIR)
     if problems:
         print(f"{len(problems)} submission problem(s) need your attention:")
         print("\n".join(f"  - {p}" for p in problems))
-    names = names or [a for a in assignments(course / "source") if any((course / "submitted").glob(f"*/{a}"))]
+    known = assignments(course / "source")
+    names = names or [a for a in known if any(clean.glob(f"*/{a}")) or any(r.assignment == a for r in report.refusals)]
     if not names:
         print("nothing to grade: put submissions at submitted/<student>/<assignment>/<notebook>.ipynb")
-        return 0
-    people = sorted(p.name for p in (course / "submitted").iterdir()
-                    if p.is_dir() and any((p / name).is_dir() for name in names))
+        return 1 if problems else 0
+    people = sorted(s for s in report.students if any(report.notebooks(s, name) for name in names))
+    # what a student submitted that nbgrader will not see (every notebook refused): 0, and the instructor is told
+    refused = [(s, name) for s in report.students for name in names if not report.notebooks(s, name)
+               and ((clean / s / name).is_dir() or any(r.assignment in (name, None) for r in report.refused(s)))]
     jobs = jobs or host.default_jobs()
     results = course / "grading_results"
     print(f"grading {len(people)} students, {jobs} at a time" + ("" if sandboxed else " (UNSANDBOXED)"))
@@ -156,20 +213,35 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     extra += ["--cell-timeout", str(uniform)] if uniform else []
     if run_experiments:
         print("running the cells tagged 'experiment' too (--run-experiments): slower, no score depends on them")
-    crashed = host.grade_class(course, people, names, results, jobs, sandboxed, extra)
+    crashed = host.grade_class(course, people, names, results, jobs, sandboxed, extra, submissions=clean)
     graded_in = time.time() - start
-    failed = []
-    env = dict(env or nbgrader_env(), **{host.RESULTS_ENV: str(results)})
+    failed, hung = [], []
+    env = dict(env or nbgrader_env(), **{host.RESULTS_ENV: str(results), host.INTAKE_ENV: str(clean)})
     for name in names:
-        proc = nbgrader(course, "autograde", name, "--force", env=env)
+        if not any(report.notebooks(s, name) for s in report.students):
+            continue  # nothing nbgrader could read (it would stop with "No notebooks were matched")
+        proc = nbgrader(course, "autograde", name, "--force", f"--CourseDirectory.submitted_directory={intake_mod.INTAKE_DIR}",
+                        env=env, timeout=nbgrader_seconds)
         failed += FAILED.findall(proc.stdout + proc.stderr)
-        if proc.returncode != 0 and not FAILED.search(proc.stdout + proc.stderr):
+        if proc.returncode is None:
+            hung.append(f"nbgrader autograde {name} did not finish in {nbgrader_seconds:g} s: killed; "
+                        "its students may have no score")
+        elif proc.returncode != 0 and not FAILED.search(proc.stdout + proc.stderr):
             _require(proc, f"nbgrader autograde {name}")
+    zero_refused(course, refused)
     for student, problem in crashed.items():
-        print(f"  - {student}: {problem[:300]}")
+        print(f"  - {shown(student)}: {problem[:300]}")
+    for line in hung:
+        print(f"  - {line}")
+    for student, assignment in sorted(refused):
+        print(f"  - {shown(f'submitted/{student}/{assignment}')}/: no notebook of it could be read (see the refusals "
+              "above): every cell scores 0")
     for assignment, student in failed:
-        print(f"  - nbgrader could not grade submitted/{student}/{assignment}/ (see the messages above, or run "
-              f"`nbgrader autograde {assignment} --student {student}` for nbgrader's log)")
+        command = " ".join([f"{host.RESULTS_ENV}=grading_results", "nbgrader", "autograde", shlex.quote(assignment),
+                            "--student", shlex.quote(student), "--force",
+                            f"--CourseDirectory.submitted_directory={intake_mod.INTAKE_DIR}"])
+        print(f"  - nbgrader could not grade {shown(f'submitted/{student}/{assignment}')}/ (see the messages above, or "
+              f"run `{command}` in the course folder for nbgrader's log)")
     seconds = {}
     for student in people:
         try:
@@ -179,7 +251,36 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     print(score_table(course, seconds))
     print(f"{len(people)} students in {graded_in:.0f} s with {jobs} jobs "
           f"({3600 * len(people) / max(graded_in, 1e-9):.0f} students per hour)" + ("" if sandboxed else "; UNSANDBOXED"))
-    return 1 if problems or failed or crashed else 0
+    return 1 if problems or failed or crashed or hung or refused else 0
+
+
+def zero_refused(course: Path, pairs: list[tuple[str, str]]) -> None:
+    """Give 0 to every graded cell of the (student, assignment) pairs nbgrader could not see (all refused), as
+    nbgrader does for a missing notebook, and remove what an earlier run autograded for them."""
+    if not pairs:
+        return
+    import shutil
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    with Gradebook(db_url(course)) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own autoflush notes on a new submission
+        for student, assignment in pairs:
+            gb.update_or_create_student(student)
+            submission = gb.update_or_create_submission(assignment, student)
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+    for student, assignment in pairs:
+        old = course / "autograded" / student / assignment
+        if old.is_symlink():
+            old.unlink()
+        elif old.is_dir():
+            shutil.rmtree(old)
 
 
 def feedback(course: Path, names: list[str] | None = None) -> int:

@@ -36,6 +36,9 @@ class Adversary:
     notebook: object = None       # (notebook node, exercise) -> None: further edits
     file_name: object = None      # (notebook file name) -> the name the student submits it under
     raw: str | None = None        # the bytes of the submitted file instead of a notebook
+    plant: object = None          # (submission folder, context) -> None: run after the notebook is written (links,
+                                  # FIFOs, ...); context: course, victim (its assignment folder), canary (a folder
+                                  # outside the course holding CANARY_FILE, root-only), notebook (the file name)
 
 
 # ---------------------------------------------------------------- answers

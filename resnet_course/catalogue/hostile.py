@@ -8,7 +8,9 @@ through the real ``make autograde`` beside a full-marks victim, or in process wh
 
 from __future__ import annotations
 
-from .adversarial import FIRST, Adversary, _attack
+from pathlib import Path
+
+from .adversarial import FIRST, Adversary, _attack, _stub
 
 # =============================================================================================================
 # Delegating to the library the course reproduces (issue 23): Keras's own ResNet50, its layers renamed. The
@@ -216,4 +218,145 @@ HOSTILE_RUNTIME = [
               FIRST, "zero", (("graded", "run ended before this exercise could be checked"),), answer=_floods_judge),
     Adversary("bombs_judge_model", "sends the judge a model whose configuration needs 17 GB to build", FIRST,
               "zero", (("graded", "the grader could not check"),), answer=_bombs_judge_model),
+]
+
+
+# =============================================================================================================
+# Hostile files (issue 23, "submissions are data"): a submission folder that is not just notebooks. Root's copying
+# (grade_one's, nbgrader's own copy of submitted/ into autograded/) followed links and blocked on FIFOs; the
+# intake (resnet_course/grading/intake.py) now reads every submission as data and refuses these. Not in
+# ADVERSARIES (the whole-course round trip does not grow): tests/test_hostile_submissions.py grades them, next to
+# a full-marks ``victim``. Each entry's answer is wrong (returns None), so only what the plant smuggles in could
+# earn points; evidence "autograde" is in what ``make autograde`` prints, "feedback" in the autograded notebook.
+CANARY_FILE = "host_secret.txt"   # in the context's canary folder: root-only (0600), outside the course
+
+
+def _canary(context) -> Path:
+    return context["canary"] / CANARY_FILE
+
+
+def _replace(folder, context, make) -> None:
+    notebook = folder / context["notebook"]
+    notebook.unlink()
+    make(notebook)
+
+
+def _plant_canary_notebook(folder, context):
+    _replace(folder, context, lambda nb: nb.symlink_to(_canary(context)))
+
+
+def _plant_canary_extra(folder, context):
+    (folder / "notes.txt").symlink_to(_canary(context))
+
+
+def _plant_classmate_folder(folder, context):
+    import shutil
+
+    shutil.rmtree(folder)
+    folder.symlink_to(context["victim"], target_is_directory=True)
+
+
+def _plant_source_notebook(folder, context):
+    source = context["course"] / "source" / folder.name / context["notebook"]
+    _replace(folder, context, lambda nb: nb.symlink_to(source))
+
+
+def _plant_hard_link(folder, context):
+    import os
+
+    _replace(folder, context, lambda nb: os.link(context["victim"] / context["notebook"], nb))
+
+
+def _plant_fifo_notebook(folder, context):
+    import os
+
+    _replace(folder, context, os.mkfifo)
+
+
+def _plant_fifo_extra(folder, context):
+    import os
+
+    os.mkfifo(folder / "data.csv")
+
+
+def _plant_special_files(folder, context):
+    import os
+    import socket
+    import stat
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "s"))           # (a socket's path must be short: 108 bytes)
+    sock.close()
+    os.mknod(folder / "zero", stat.S_IFCHR | 0o600, os.makedev(1, 5))   # /dev/zero: a copy never ends
+
+
+def _plant_oversized(folder, context):
+    import json
+
+    notebook = folder / context["notebook"]
+    nb = json.loads(notebook.read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "x" * (60 * 2**20)})
+    notebook.write_text(json.dumps(nb))
+
+
+def _plant_deep_and_many(folder, context):
+    nested = folder
+    for i in range(40):
+        nested = nested / f"d{i}"
+    nested.mkdir(parents=True)
+    for i in range(400):
+        (folder / f"f{i:03d}.txt").write_text("x")
+
+
+def _reads_neighbours(ex, ref):
+    # What the grader copied next to the notebook, printed (a canary would then show in the feedback).
+    return _attack(ex, "", at_cell="""
+import os
+for name in sorted(os.listdir('.')):
+    try:
+        print(name, open(name).read(200) if not name.endswith('.ipynb') else '')
+    except Exception as exc:
+        print(name, type(exc).__name__)
+""")
+
+
+SHELL_NAME = "x';touch PWNED;'$(touch PWNED).ipynb"   # pasted unquoted into a shell, it runs `touch PWNED`
+REFUSED = "refused, not graded"                      # what make autograde prints after each refusal
+IN_FEEDBACK = "The grader did not read these files of your submission"
+
+HOSTILE_FILES = [
+    Adversary("links_canary_notebook", "the notebook is a symbolic link to a root-only file outside the course",
+              FIRST, "zero", (("autograde", "a symbolic link (never followed): " + REFUSED),),
+              answer=_stub("return None"), plant=_plant_canary_notebook),
+    Adversary("links_canary_extra", "an extra file notes.txt, a symbolic link to a root-only file outside the course; "
+              "the answer cell prints the files next to it", FIRST, "zero",
+              (("autograde", "notes.txt': a symbolic link (never followed)"), ("feedback", IN_FEEDBACK)),
+              answer=_reads_neighbours, plant=_plant_canary_extra),
+    Adversary("links_classmate_folder", "the assignment folder is a symbolic link to the victim's assignment folder",
+              FIRST, "zero", (("autograde", "a symbolic link (never followed), not an assignment folder"),),
+              answer=_stub("return None"), plant=_plant_classmate_folder),
+    Adversary("links_source_notebook", "the notebook is a symbolic link to the instructor's source/ notebook "
+              "(the solutions)", FIRST, "zero", (("autograde", "a symbolic link (never followed): " + REFUSED),),
+              answer=_stub("return None"), plant=_plant_source_notebook),
+    Adversary("hardlinks_victim", "the notebook is a hard link to the victim's notebook", FIRST, "zero",
+              (("autograde", "a hard link (2 names for one file, shared with 'victim')"),),
+              answer=_stub("return None"), plant=_plant_hard_link),
+    Adversary("fifo_notebook", "the notebook is a FIFO (a copy of it would wait for a writer forever)", FIRST, "zero",
+              (("autograde", "a FIFO (named pipe): " + REFUSED),), answer=_stub("return None"),
+              plant=_plant_fifo_notebook),
+    Adversary("fifo_extra", "an extra file data.csv that is a FIFO", FIRST, "zero",
+              (("autograde", "data.csv': a FIFO (named pipe)"), ("feedback", IN_FEEDBACK)),
+              answer=_reads_neighbours, plant=_plant_fifo_extra),
+    Adversary("special_files", "a socket and a character device (/dev/zero: a copy never ends) next to the notebook",
+              FIRST, "zero", (("autograde", "s': a socket"), ("autograde", "zero': a character device"),
+                              ("feedback", IN_FEEDBACK)),
+              answer=_reads_neighbours, plant=_plant_special_files),
+    Adversary("oversized_notebook", "the model notebook with a 60 MB markdown cell", FIRST, "zero",
+              (("autograde", "too large ("),), plant=_plant_oversized),
+    Adversary("shell_name", "the model notebook under a name that hides a shell command (touch PWNED) for the "
+              "instructor who pastes the printed mv command", FIRST, "zero",
+              (("autograde", "a name the grader does not accept"), ("autograde", "mv -- ")),
+              file_name=lambda name: SHELL_NAME),
+    Adversary("deep_and_many", "the model notebook with 40 nested folders and 400 files next to it", FIRST, "zero",
+              (("autograde", "too many files and folders"),), plant=_plant_deep_and_many),
 ]

@@ -179,7 +179,6 @@ def grade(
         sandbox=report,
         seconds=round(time.time() - start, 1),
         judge_peak_memory_bytes=(result.peak_memory_bytes if result else 0),
-        notices=read_notices(student),
         faults=faults,
     )
 
@@ -190,17 +189,6 @@ def _unjudged(name: str, why: str) -> records.Verdict:
     message = failure(name, "the grader could not check your notebook", "a verdict of the grader", why,
                       "nothing is wrong with your work because of this; your instructor grades it again")
     return records.Verdict(passed=False, output="", message=str(message), fault=True)
-
-
-def read_notices(student: Path) -> dict:
-    """What the submission intake refused (``<student>/intake.json``, written by the grader), per assignment."""
-    try:
-        data = json.loads(read_submission(student / "intake.json", 1 << 20))
-        return {str(k): [str(v)[:500] for v in list(vs)[:50]] for k, vs in dict(data.get("notices", {})).items()}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        return {"*": [f"the grader could not read what its intake refused ({type(exc).__name__})"]}
 
 
 def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):

@@ -14,19 +14,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from nbformat.v4 import new_output
+from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from resnet_course import config
 from resnet_course.grading import records
+from resnet_course.grading.intake import read_report
 
 RESULTS_ENV = "RESNET_GRADING_RESULTS"  # the folder of <student>.json results nbgrader imports
+INTAKE_ENV = "RESNET_GRADING_INTAKE"  # the intake's clean copy: its <student>/intake.json go into the feedback
+GRADE_ONE_SECONDS = 3 * 3600  # one student's grade_one, sandbox and judge: killed after this, reported
 PER_JOB_BYTES = 7 * 2**30  # what one student's grading may hold (notebooks' sandbox 4 GB + judge's 3 GB)
 OUTPUT_TYPES = ("stream", "display_data", "error")
 DEFAULT_UIDS = (2_000_000_000, 100_000_000)
@@ -74,13 +78,18 @@ def grade_class(
     jobs: int,
     sandboxed: bool = True,
     extra: list[str] | None = None,
+    submissions: Path | None = None,
+    timeout: float = GRADE_ONE_SECONDS,
 ) -> dict[str, str]:
-    """Grade ``students`` (``jobs`` at a time); ``{student: problem}`` for those whose grading failed or met a
-    grader fault (the instructor must grade them again)."""
+    """Grade ``students`` (``jobs`` at a time) from ``submissions/<student>`` (default: ``course/submitted``;
+    ``tools.grade autograde`` passes the intake's clean copy); ``{student: problem}`` for those whose grading
+    failed or met a grader fault (the instructor must grade them again). A student's grading still running
+    after ``timeout`` seconds (at most its sandboxes' wall-time limit and a grace period) is killed and named."""
+    submissions = submissions or course / "submitted"
+    timeout = min(timeout, wall_limit(extra) + GRACE_SECONDS)
     results.mkdir(parents=True, exist_ok=True)
     waiting, running, problems, done = list(students), {}, {}, 0
     first_uid = uid_block(len(students))
-    limit = wall_limit(extra) + GRACE_SECONDS
     start = time.time()
     while waiting or running:
         while waiting and len(running) < jobs:
@@ -92,7 +101,7 @@ def grade_class(
                 sys.executable,
                 "-m",
                 "resnet_course.grading.grade_one",
-                str(course / "submitted" / student),
+                str(submissions / student),
                 "--course",
                 str(course),
                 "--out",
@@ -104,29 +113,42 @@ def grade_class(
             log = (results / f"{student}.log").open("wb")
             running[student] = (
                 subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                    start_new_session=True,
                 ),
                 time.time(),
                 log,
             )
         time.sleep(0.2)
         for student, (proc, began, log) in list(running.items()):
+            killed = False
             if proc.poll() is None:
-                if time.time() - began > limit:
-                    proc.kill()  # its sandboxes die with it (--die-with-parent)
-                    log.write(f"\nkilled by the host after {limit:.0f} s\n".encode())
-                continue
+                if time.time() - began < timeout:
+                    continue
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # its sandbox dies with it (--die-with-parent)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+                killed = True
             log.close()
             del running[student]
             done += 1
             summary = ""
             try:
-                data = load_results(results / f"{student}.json") if proc.returncode in (0, 3) else None
+                data = load_results(results / f"{student}.json") if proc.returncode in (0, 3) and not killed else None
             except (OSError, ValueError) as exc:
                 data, problem = None, f"its results file is not valid ({str(exc)[:200]})"
             else:
                 problem = f"its grading stopped (exit status {proc.returncode})"
-            if data is None:
+            if killed:
+                (results / f"{student}.json").unlink(missing_ok=True)
+                problems[student] = f"its grading did not finish in {timeout:g} s: killed (graded 0 where nothing ran)"
+                summary = "FAILED (killed at the time limit)"
+            elif data is None:
                 tail = (results / f"{student}.log").read_text(errors="replace")[-500:]
                 problems[student] = f"{problem}: {tail.strip()}"
                 summary = "FAILED (graded 0 where nothing ran)"
@@ -217,6 +239,26 @@ def verdict_outputs(verdict: dict | None, grade_id: str) -> list:
     return outputs
 
 
+def _markdown_text(text: str) -> str:
+    """Plain text in markdown: every ASCII punctuation character escaped, so a file name is never markup."""
+    return "".join("\\" + ch if ch in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" else ch for ch in text)
+
+
+def intake_notice(report: dict, assignment) -> str:
+    """A markdown cell for the top of the student's notebook: what the grader refused to read, and why."""
+    lines = [item for key in (assignment, "") for item in report.get(key, []) if isinstance(item, dict)]
+    if not lines:
+        return ""
+    items = "\n".join(
+        f"- {_markdown_text(repr(str(i.get('path', ''))))}: {_markdown_text(str(i.get('reason', '')))}"
+        for i in lines[:50]
+    )
+    return (
+        "**The grader did not read these files of your submission** (only regular files with a simple name are "
+        "graded; links, pipes, sockets, devices and files that are too large are refused):\n\n" + items
+    )
+
+
 class ImportSandboxRun(NbGraderPreprocessor):
     """nbgrader's Execute replaced: outputs from the sandbox's run, graded cells from the judge's verdicts."""
 
@@ -224,15 +266,23 @@ class ImportSandboxRun(NbGraderPreprocessor):
         config=True
     )
 
+    intake = Unicode("", help="the intake's clean copy (grading_intake/): its refusals are shown in the notebook").tag(
+        config=True
+    )
+
     def preprocess(self, nb, resources):
         info = resources.get("nbgrader", {})
         student, assignment, notebook = info.get("student"), info.get("assignment"), info.get("notebook")
+        notice = intake_notice(
+            read_report(Path(self.intake or config.value(INTAKE_ENV) or "."), str(student)), assignment
+        )
+        if notice:
+            nb.cells.insert(0, new_markdown_cell(notice))
         path = Path(self.results or config.value(RESULTS_ENV)) / f"{student}.json"
         notices: list[str] = []
         try:
             data = load_results(path)
             run = data.notebooks.get(f"{assignment}/{notebook}.ipynb", records.NotebookResult())
-            notices = data.notices.get(assignment, []) + data.notices.get("*", [])
             if run.error:
                 notices.append(f"{notebook}.ipynb: {run.error}")
         except (OSError, ValueError) as exc:
