@@ -18,11 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 from nbformat.v4 import new_output
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from resnet_course import config
+from resnet_course.grading.inert import make_inert
 
 RESULTS_ENV = "RESNET_GRADING_RESULTS"  # the folder of <student>.json results nbgrader imports
 PER_JOB_BYTES = 5 * 2**30  # what one student's grading may hold (sandbox 4 GB + judge)
@@ -202,4 +205,13 @@ class ImportSandboxRun(NbGraderPreprocessor):
                 cell.outputs = verdict_outputs(verdicts.get(meta.get("grade_id")), str(meta.get("grade_id", "")))
             else:
                 cell.outputs = _clean_outputs(by_id.get(cell.get("id")))
+        # Last: nothing of the student's markdown, raw cells, attachments, outputs or metadata can run
+        # where the autograded notebook is shown (formgrader, feedback); see resnet_course/grading/inert.py.
+        coursedir = CourseDirectory(config=self.config)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", str(assignment))) / f"{notebook}.ipynb"
+        try:
+            release_nb = nbformat.read(str(release), as_version=4)
+        except (OSError, ValueError, TypeError):
+            release_nb = None  # the submission's own kernelspec and language_info, checked
+        make_inert(nb, release_nb)
         return nb, resources
