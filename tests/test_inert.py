@@ -144,6 +144,7 @@ def test_hostile_notebook_exports_inert(template):
     for n, payload in enumerate(HOSTILE_MARKDOWN):
         assert f"{HOSTILE_MARKER} {n}" in page
     assert "&lt;script&gt;" in page and "click me" in page
+    assert "&lt;svg onload=x&gt;" in page  # an error's traceback: escaped by nbconvert's ansi2html, shown as text
 
 
 def test_unsanitised_export_is_hostile():
@@ -201,3 +202,11 @@ def test_hostile_pages_entry_is_not_in_the_round_trip():
 
     assert [a.id for a in HOSTILE_PAGES] == ["markdown_html"]
     assert not {a.id for a in HOSTILE_PAGES} & {a.id for a in ADVERSARIES}
+
+
+def test_release_supplies_the_notebook_metadata():
+    release = benign_notebook()
+    release.metadata["language_info"] = {"name": "python", "version": "3.11.7", "pygments_lexer": "ipython3"}
+    nb = hostile_notebook()
+    nb.metadata["kernelspec"] = {"name": "evil", "display_name": "</title><script>alert(1)</script>"}
+    assert make_inert(nb, release).metadata == {k: release.metadata[k] for k in ("kernelspec", "language_info")}
