@@ -179,3 +179,17 @@ else:
     from resnet_course.grading.host import RefuseInKernelGrading  # noqa: E402
 
     c.Autograde.autograde_preprocessors = [RefuseInKernelGrading]
+
+# Everything the instructor or a student opens is inert (docs/grading.md). ImportSandboxRun already
+# stores every autograded notebook made inert (resnet_course/grading/inert.py); the pages that show it
+# make it inert again, whoever wrote the file. formgrader's submission view and `nbgrader
+# generate_feedback` both render with an HTMLExporter built from this file's configuration (formgrader
+# reads the nbgrader_config.py of the folder its Jupyter server runs in; use `jupyter lab` from the course
+# root): MakeInert runs on the notebook before it is rendered. Their templates (nbgrader's formgrade and
+# feedback, on nbconvert's classic) pass markdown cells through unsanitised whatever sanitize_html says;
+# sanitize_html=True still makes the classic template clean text/html and text/markdown outputs with
+# bleach and leave out JavaScript and widget outputs, should anything else put such outputs there.
+from resnet_course.grading.inert import MakeInert  # noqa: E402
+
+c.HTMLExporter.preprocessors = [MakeInert]
+c.HTMLExporter.sanitize_html = True

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools.notebooks import nbgrader_meta
+
 from .adversarial import FIRST, Adversary, _attack, _stub
 
 # =============================================================================================================
@@ -359,4 +361,64 @@ HOSTILE_FILES = [
               file_name=lambda name: SHELL_NAME),
     Adversary("deep_and_many", "the model notebook with 40 nested folders and 400 files next to it", FIRST, "zero",
               (("autograde", "too many files and folders"),), plant=_plant_deep_and_many),
+]
+
+
+# =============================================================================================================
+# Hostile pages (issue 23): a submission whose markdown, raw cell, attachment and metadata carry HTML and
+# script for the pages that show it (formgrader's submission view, the feedback HTML), on the Jupyter
+# server's origin. If any of it ran, it would call alert(), set window.__pwned, write pwned.txt into the
+# course folder through the server's API, ask for a terminal and request the loopback listener of
+# tests/test_hostile_pages.py (HOSTILE_PROBE_PORT is replaced by its port). Graded as usual: full marks.
+# Not in ADVERSARIES: the whole-course round trip stays as it is; tests/test_hostile_pages.py grades it.
+HOSTILE_MARKER = "HOSTILE-MARKDOWN-23"  # text of every hostile cell: it must still show, as text
+HOSTILE_PROBE_PORT = "__HOSTILE_PROBE_PORT__"
+HOSTILE_JS = (
+    "window.__pwned=1;var t=(document.cookie.match(/_xsrf=([^;]+)/)||[0,''])[1];"
+    "fetch('/api/contents/pwned.txt',{method:'PUT',headers:{'X-XSRFToken':t,'Content-Type':'application/json'},"
+    "body:JSON.stringify({type:'file',format:'text',content:'pwned'})});"
+    "fetch('/api/terminals',{method:'POST',headers:{'X-XSRFToken':t}});"
+    f"fetch('http://127.0.0.1:{HOSTILE_PROBE_PORT}/pwned',{{mode:'no-cors'}});alert('pwned')"
+)
+HOSTILE_MARKDOWN = (
+    f"<script>{HOSTILE_JS}</script>",
+    f'<img src=x onerror="{HOSTILE_JS}">',
+    f'<svg onload="{HOSTILE_JS}"></svg>',
+    f"<svg><script>{HOSTILE_JS}</script></svg>",
+    f'<iframe srcdoc="<script>parent.eval(&quot;{HOSTILE_JS}&quot;)</script>"></iframe>',
+    f'<a href="javascript:{HOSTILE_JS}">click me</a>',
+    '<form action="/api/contents/pwned.txt" method="post"><input name="x" value="1"><button>send</button></form>',
+    f'<details open ontoggle="{HOSTILE_JS}"><summary>s</summary>d</details>',
+    "<style>body { background: url('/api/terminals') } * { display: none }</style>",
+    f'<meta http-equiv="refresh" content="0;url=javascript:{HOSTILE_JS}">',
+    '<object data="/api/contents"></object><embed src="/api/contents">',
+    f'<math><mtext><table><mglyph><style><img src=x onerror="{HOSTILE_JS}">',
+)
+HOSTILE_SVG = f'<svg xmlns="http://www.w3.org/2000/svg" onload="{HOSTILE_JS}"><script>{HOSTILE_JS}</script></svg>'
+HOSTILE_TAG = 'x" onmouseover="alert(1)'
+
+
+def _hostile_markdown(nb, ex):
+    """Hostile cells after the answer cell: markdown payloads, a raw HTML cell, an SVG attachment, a tag."""
+    from nbformat.v4 import new_markdown_cell, new_raw_cell
+
+    cells = [new_markdown_cell(f"{HOSTILE_MARKER} {n}\n\n{payload}") for n, payload in enumerate(HOSTILE_MARKDOWN)]
+    raw = new_raw_cell(f"{HOSTILE_MARKER} raw <script>{HOSTILE_JS}</script>")
+    raw.metadata["raw_mimetype"] = "text/html"
+    image = new_markdown_cell(f"{HOSTILE_MARKER} svg\n\n![figure](attachment:figure.svg)")
+    image.attachments = {"figure.svg": {"image/svg+xml": HOSTILE_SVG}}
+    tagged = new_markdown_cell(f"{HOSTILE_MARKER} tag")
+    tagged.metadata["tags"] = [HOSTILE_TAG]
+    answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == ex)
+    at = nb.cells.index(answer) + 1
+    nb.cells[at:at] = [*cells, raw, image, tagged]
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2, "version_minor": 0}
+    }
+
+
+HOSTILE_PAGES = [
+    Adversary("markdown_html", "the model answer plus markdown cells, a raw cell, an SVG attachment, a cell tag and "
+              "widget state that carry script for formgrader and the feedback page", FIRST, "full",
+              notebook=_hostile_markdown),
 ]

@@ -5,5 +5,6 @@
 - ``codec``: the data-only format both sides exchange (JSON, ``.npy``/``.npz`` without pickle, models rebuilt from JSON in safe mode).
 - ``judge``: the trusted side: the course's checks, with the student's function replaced by a proxy.
 - ``grade_one``: the per-student command (a submission folder in, a results file out).
+- ``inert``: makes a notebook inert before it is stored or shown (no HTML, script or metadata that could run).
 - ``host``: the nbgrader preprocessor that writes the results into the autograded notebooks, and the parallel driver.
 """

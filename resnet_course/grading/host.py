@@ -20,12 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from resnet_course import config
 from resnet_course.grading import records
+from resnet_course.grading.inert import make_inert
 from resnet_course.grading.intake import read_report
 
 RESULTS_ENV = "RESNET_GRADING_RESULTS"  # the folder of <student>.json results nbgrader imports
@@ -307,6 +310,15 @@ class ImportSandboxRun(NbGraderPreprocessor):
                 text = "".join(f"grader: {line}\n" for line in notices)
                 cell.outputs.insert(0, new_output("stream", name="stdout", text=text))
             first = False
+        # Last: nothing of the student's markdown, raw cells, attachments, outputs or metadata can run
+        # where the autograded notebook is shown (formgrader, feedback); see resnet_course/grading/inert.py.
+        coursedir = CourseDirectory(config=self.config)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", str(assignment))) / f"{notebook}.ipynb"
+        try:
+            release_nb = nbformat.read(str(release), as_version=4)
+        except (OSError, ValueError, TypeError):
+            release_nb = None  # the submission's own kernelspec and language_info, checked
+        make_inert(nb, release_nb)
         return nb, resources
 
 
