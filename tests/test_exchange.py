@@ -16,7 +16,9 @@ account, no capabilities), in this order: the instructor releases (``python -m t
 the ``reads_solutions`` attack with a cell that also tries the others' submissions, the instructor's source/ and
 gradebook.db) and submits; the instructor collects, grades (``python -m tools.grade autograde --jobs 2``: the
 rootless sandbox, the instructor not being root), writes and releases the feedback; each student fetches its
-feedback. Asserted: the scores (10, 0, 0), each student got exactly its own feedback page, a student's open()
+feedback. The attacker also submits its notebook in the model student's name (``nbgrader submit --student``),
+later than that student: the course's ``OwnedCollect`` must not collect it. Asserted: the scores (10, 0, 0),
+each student got exactly its own feedback page, a student's open()
 of another's submission, of the instructor's source/ and gradebook.db, and its listing of ``inbound/`` and
 ``feedback/`` in the exchange fail with PermissionError, and no process of these accounts is left. The
 accounts and their homes are removed at the end, also when the test fails.
@@ -202,8 +204,15 @@ def term(hub):
         edited = nbformat.writes(nb)
         step(f"edit {name}", run(name, "/bin/sh", "-c", 'cat > "$1"', "sh", str(fetched), stdin=edited))
         step(f"submit {name}", nbgrader(name, "submit", ASSIGNMENT))
+        if kind == "attack":  # and the same notebook in the model student's name, later than its own submission
+            step("forged submit", nbgrader(name, "submit", ASSIGNMENT, "--student", next(iter(STUDENTS))))
 
-    submissions = {name: sorted(inbound.glob(f"{name}+{ASSIGNMENT}+*")) for name in STUDENTS}
+    owned = {name: pwd.getpwnam(name).pw_uid for name in STUDENTS}
+    submissions = {
+        name: [p for p in sorted(inbound.glob(f"{name}+{ASSIGNMENT}+*")) if p.stat().st_uid == owned[name]]
+        for name in STUDENTS
+    }
+    forged = [p for p in inbound.iterdir() if p.stat().st_uid != owned[p.name.split("+")[0]]]
     step("collect", nbgrader(INSTRUCTOR, "collect", ASSIGNMENT, cwd=course))
     out["autograde"] = run(INSTRUCTOR, *grade, "autograde", "--jobs", "2", cwd=course, timeout=1800)
     step("feedback", run(INSTRUCTOR, *grade, "feedback", cwd=course))
@@ -234,6 +243,7 @@ def term(hub):
         "probes": probes,
         "left": left,
         "source": source,
+        "forged": forged,
     }
 
 
@@ -284,6 +294,15 @@ def test_the_submissions_were_collected_from_the_exchange(term):
         )
         assert found[0].stat().st_mode & 0o7777 == 0o770, "PrivateSubmit closes the folder to the other students"
         assert (term["course"] / "submitted" / name / ASSIGNMENT / term["source"].name).is_file()
+
+
+def test_a_submission_in_another_students_name_is_not_collected(term):
+    """``nbgrader submit --student`` lets a student submit in another's name; the course's OwnedCollect ignores it."""
+    model = next(iter(STUDENTS))
+    assert [p.name.split("+")[0] for p in term["forged"]] == [model], term["forged"]
+    assert "Not collected" in term["out"]["collect"][1] and str(term["forged"][0]) in term["out"]["collect"][1]
+    collected = (term["course"] / "submitted" / model / ASSIGNMENT / term["source"].name).read_text()
+    assert "ATTACK-DENIED" not in collected, "the forged submission replaced the model student's"
 
 
 def test_no_process_of_these_accounts_is_left(term):
