@@ -193,3 +193,45 @@ from resnet_course.grading.inert import MakeInert  # noqa: E402
 
 c.HTMLExporter.preprocessors = [MakeInert]
 c.HTMLExporter.sanitize_html = True
+
+# nbgrader's exchange (docs/instructors.md, tests/test_exchange.py): any student can put a submission in another's
+# name into inbound/ (`nbgrader submit --student bob`), and nbgrader 0.9.6's collect only warns ("cheating
+# attempt?") and collects the newest, so a later forged submission replaces bob's. OwnedCollect collects, for each
+# student, the newest submission whose folder that student owns, and logs an error for every other one.
+import glob  # noqa: E402
+import pwd  # noqa: E402
+import stat  # noqa: E402
+
+from nbgrader.exchange.default.collect import ExchangeCollect  # noqa: E402
+
+
+class OwnedCollect(ExchangeCollect):
+    """nbgrader's collect, ignoring the submissions whose folder is not owned by the student they name."""
+
+    def init_src(self):
+        super().init_src()  # the checks, the inbound path and the due date
+        student = self.coursedir.student_id or "*"
+        pattern = os.path.join(self.inbound_path, f"{student}+{self.coursedir.assignment_id}+*")
+        by_student = {}
+        for path in sorted(glob.glob(pattern)):
+            record = self._path_to_record(path)
+            info = os.lstat(path)  # the entry itself: a link a student planted belongs to that student
+            try:
+                owner = pwd.getpwuid(info.st_uid).pw_name
+            except KeyError:
+                owner = f"uid {info.st_uid}"
+            if not stat.S_ISDIR(info.st_mode):
+                owner = f"{owner} (not a folder)"
+            if owner != record["username"]:
+                self.log.error("Not collected: %s names %s but belongs to %s", path, record["username"], owner)
+                continue
+            by_student.setdefault(record["username"], []).append(record)
+        self.src_records = []
+        for records in by_student.values():  # as nbgrader chooses: the newest, or the newest before the due date
+            records = self._sort_by_timestamp(records)
+            if self.duedate is not None and self.before_duedate:
+                records = [r for r in records if r["timestamp"] <= self.duedate] or records
+            self.src_records.append(records[0])
+
+
+c.ExchangeFactory.collect = OwnedCollect
