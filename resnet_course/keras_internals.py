@@ -74,7 +74,7 @@ def residual_block_v2(*args, **kwargs):
     return block(*args, **kwargs)
 
 
-_RECORDINGS: list = []   # the lists of the recordings open now (report_keras_resnets adds to them)
+_RECORDINGS: list = []  # the lists of the recordings open now (report_keras_resnets adds to them)
 
 
 @contextmanager

@@ -27,15 +27,20 @@ from tools.notebooks import find_exercise, load_solution
 
 MESSAGE = LIBRARY_EVIDENCE[0][1]
 CHECKS = [public_tests.ResNet50_test, public_tests.ResNet50_hidden_test]
-ORIGINAL_BUILDER = resnet.ResNet   # Keras's ResNet builder, before any recording patches it
+ORIGINAL_BUILDER = resnet.ResNet  # Keras's ResNet builder, before any recording patches it
 
 
 def _hostile(entry):
     """The entry's ResNet50, defined as its answer cell defines it in the notebook's namespace."""
     _, nb, index = find_exercise("ResNet50")
     identity_block, convolutional_block = keras_blocks()
-    namespace = {"keras": keras, "layers": keras.layers, "np": np, "identity_block": identity_block,
-                 "convolutional_block": convolutional_block}
+    namespace = {
+        "keras": keras,
+        "layers": keras.layers,
+        "np": np,
+        "identity_block": identity_block,
+        "convolutional_block": convolutional_block,
+    }
     exec(entry.answer("ResNet50", nb.cells[index].source), namespace)  # noqa: S102
     return namespace["ResNet50"]
 
@@ -71,8 +76,12 @@ def test_keras_resnet50_renamed_is_refused_by_the_judge(entry, tmp_path, monkeyp
 def test_the_sandbox_reports_keras_builder_runs_only(tmp_path):
     def call(function):
         kwargs = {"input_shape": (32, 32, 3), "classes": 2}
-        request = {"name": "ResNet50", "folder": str(tmp_path), "args": [],
-                   "kwargs": {k: codec.encode(v, tmp_path) for k, v in kwargs.items()}}
+        request = {
+            "name": "ResNet50",
+            "folder": str(tmp_path),
+            "args": [],
+            "kwargs": {k: codec.encode(v, tmp_path) for k, v in kwargs.items()},
+        }
         return server.call(function, request, 1000)
 
     assert call(_hostile(HOSTILE_LIBRARY[0]))["keras_resnets"] == ["resnet50"]

@@ -42,8 +42,9 @@ class LocalChannel(judge.Channel):
     def send(self, request, blobs, timeout):
         call = through_the_wire("call", request, blobs)
         out = wire.Blobs()
-        reply = dict(server.call(self.functions.get(call.body["name"]), call.body, 100_000, call.blobs, out),
-                     id=request["id"])
+        reply = dict(
+            server.call(self.functions.get(call.body["name"]), call.body, 100_000, call.blobs, out), id=request["id"]
+        )
         frame = through_the_wire("reply", reply, out)
         return records.parse(records.Reply, frame.body), frame.blobs
 

@@ -33,8 +33,9 @@ MARKER = f"resnet-rootless-{uuid.uuid4().hex}"
 def as_user(code: str, timeout: float = 300, **env) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-c", textwrap.dedent(code) + f"\n# {MARKER}\n"]
     full = dict(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **env)
-    return subprocess.run(ordinary_user.command(argv, env=full), capture_output=True, text=True, timeout=timeout,
-                          cwd="/tmp")
+    return subprocess.run(
+        ordinary_user.command(argv, env=full), capture_output=True, text=True, timeout=timeout, cwd="/tmp"
+    )
 
 
 def test_an_ordinary_user_gets_a_sandbox_and_is_told_what_holds():
@@ -126,8 +127,14 @@ time.sleep(600)
         subprocess.run(["umount", str(mount)])
 
 
-ATTACKS = ("reads_solutions", "writes_where_grading_reads", "lingers", "kills_its_parent", "swaps_scratch_links",
-           "fills_disk")
+ATTACKS = (
+    "reads_solutions",
+    "writes_where_grading_reads",
+    "lingers",
+    "kills_its_parent",
+    "swaps_scratch_links",
+    "fills_disk",
+)
 
 
 def test_an_ordinary_user_grades_a_class_in_sandboxes(tmp_path):
@@ -144,8 +151,13 @@ def test_an_ordinary_user_grades_a_class_in_sandboxes(tmp_path):
 
     def step(*args, timeout=1800):
         cmd = [sys.executable, "-m", "tools.grade", "--course", str(root), *args]
-        proc = subprocess.run(ordinary_user.command(cmd, env=dict(env, PYTHONPATH=str(ROOT))), cwd=str(ROOT),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            ordinary_user.command(cmd, env=dict(env, PYTHONPATH=str(ROOT))),
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return proc.returncode, proc.stdout + proc.stderr
 
     subprocess.run(["chown", "-R", f"{ordinary_user.USER}:{ordinary_user.USER}", str(tmp_path)], check=True)
@@ -158,8 +170,11 @@ def test_an_ordinary_user_grades_a_class_in_sandboxes(tmp_path):
         dest = root / "submitted" / student / assignment / path.name
         dest.parent.mkdir(parents=True)
         adversary = next((a for a in ADVERSARIES + HOSTILE_RUNTIME if a.id == student), None)
-        nb = nbformat.read(str(release), as_version=4) if student == "blank" else submission(
-            release, path, adversary, exercises(path)[:1])
+        nb = (
+            nbformat.read(str(release), as_version=4)
+            if student == "blank"
+            else submission(release, path, adversary, exercises(path)[:1])
+        )
         nbformat.write(nb, str(dest))
     subprocess.run(["chown", "-R", f"{ordinary_user.USER}:{ordinary_user.USER}", str(root)], check=True)
     status, text = step("autograde", "--jobs", "2")

@@ -149,9 +149,7 @@ def course(tmp_path_factory):
         "submitted_after": tree_hashes(root / "submitted"),
         "left": subprocess.run(["pgrep", "-f", "resnet_course.grading"], capture_output=True, text=True).stdout,
         "canaries": (canaries_before, canaries(canary)),
-        "canary_text": [
-            str(p) for p in root.rglob("*") if p.is_file() and b"CANARY-" in p.read_bytes()
-        ],
+        "canary_text": [str(p) for p in root.rglob("*") if p.is_file() and b"CANARY-" in p.read_bytes()],
     }
 
 

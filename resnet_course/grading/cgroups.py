@@ -89,7 +89,10 @@ class V1(Groups):
         name, self.memory_limit = _name(), limits.memory_bytes
         self.paths, self.missing = [], []
         for controller, settings in (
-            ("memory", {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes}),
+            (
+                "memory",
+                {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes},
+            ),
             ("pids", {"pids.max": limits.pids}),
         ):
             path = root / controller / name
@@ -128,7 +131,10 @@ class V2(Groups):
 
     def __init__(self, limits, parent: Path):
         self.memory_limit, self.missing = limits.memory_bytes, []
-        wanted = {"memory": {"memory.max": limits.memory_bytes, "memory.swap.max": 0}, "pids": {"pids.max": limits.pids}}
+        wanted = {
+            "memory": {"memory.max": limits.memory_bytes, "memory.swap.max": 0},
+            "pids": {"pids.max": limits.pids},
+        }
         _delegate(parent, list(wanted))
         path = parent / _name()
         path.mkdir()

@@ -348,4 +348,3 @@ def _course_objects() -> dict:
 def rewire(model, inputs: list):
     """The output of ``model``'s graph called layer by layer on ``inputs`` (so the graph shows its layers)."""
     return model._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=lambda op: op)
-

@@ -171,7 +171,12 @@ def grade(
         if result is None:
             verdicts = {e.grade_id: _unjudged(e.name, faults[-1]) for e in exercises if e.notebook == nb.file}
         notebooks[nb.file] = records.NotebookResult(cells=runs.get(nb.file, []), verdicts=verdicts)
-    faults += [f"{k}/{g}: {v.message.splitlines()[0][:200]}" for k, n in notebooks.items() for g, v in n.verdicts.items() if v.fault]
+    faults += [
+        f"{k}/{g}: {v.message.splitlines()[0][:200]}"
+        for k, n in notebooks.items()
+        for g, v in n.verdicts.items()
+        if v.fault
+    ]
     return records.StudentResults(
         student=student.name,
         sandboxed=sandboxed,
@@ -186,8 +191,13 @@ def grade(
 def _unjudged(name: str, why: str) -> records.Verdict:
     from resnet_course.harness import failure
 
-    message = failure(name, "the grader could not check your notebook", "a verdict of the grader", why,
-                      "nothing is wrong with your work because of this; your instructor grades it again")
+    message = failure(
+        name,
+        "the grader could not check your notebook",
+        "a verdict of the grader",
+        why,
+        "nothing is wrong with your work because of this; your instructor grades it again",
+    )
     return records.Verdict(passed=False, output="", message=str(message), fault=True)
 
 
@@ -207,12 +217,15 @@ def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
     owned = {req_w, plan_w, result_r}  # what this process still has to close
     try:
         box = sandbox.start(server, limits, pass_fds=(req_r, resp_w), sandboxed=sandboxed, cwd=scratch)
-        referee = sandbox.start(judge, judge_limits, pass_fds=(plan_r, req_w, resp_r, result_w), sandboxed=sandboxed,
-                                cwd=scratch)
+        referee = sandbox.start(
+            judge, judge_limits, pass_fds=(plan_r, req_w, resp_r, result_w), sandboxed=sandboxed, cwd=scratch
+        )
         for fd in (req_r, resp_w, plan_r, resp_r, result_w):
             os.close(fd)
-        feeders = [threading.Thread(target=_feed, args=(fd, kind, body), daemon=True)
-                   for fd, kind, body in ((req_w, "job", records.dump(job)), (plan_w, "plan", records.dump(plan)))]
+        feeders = [
+            threading.Thread(target=_feed, args=(fd, kind, body), daemon=True)
+            for fd, kind, body in ((req_w, "job", records.dump(job)), (plan_w, "plan", records.dump(plan)))
+        ]
         owned -= {req_w, plan_w}  # the feeders close them
         for thread in feeders:
             thread.start()
@@ -231,7 +244,9 @@ def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
         judge_report = referee.finish()
         if result is None and judge_report.get("memory_limit_hit"):
             faults[-1] += "; it reached its memory limit"
-        report["judge"] = {k: judge_report[k] for k in ("exit_status", "seconds", "peak_memory_bytes", "memory_limit_hit")}
+        report["judge"] = {
+            k: judge_report[k] for k in ("exit_status", "seconds", "peak_memory_bytes", "memory_limit_hit")
+        }
         return result, report, faults
     finally:
         for fd in owned:
@@ -306,8 +321,10 @@ def main(argv=None) -> int:
     if args.unsandboxed:
         print("UNSANDBOXED: the student's code ran with your rights (--unsandboxed)")
     verdicts = [v for nb in results.notebooks.values() for v in nb.verdicts.values()]
-    print(f"{student.name}: {sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass, "
-          f"{results.seconds:.1f} s -> {args.out}")
+    print(
+        f"{student.name}: {sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass, "
+        f"{results.seconds:.1f} s -> {args.out}"
+    )
     for fault in results.faults:
         print(f"GRADER FAULT: {fault}")
     return 3 if results.faults else 0

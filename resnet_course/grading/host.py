@@ -303,7 +303,9 @@ class ImportSandboxRun(NbGraderPreprocessor):
             cell.execution_count = None
             if meta.get("grade") and not meta.get("solution"):
                 verdict = run.verdicts.get(meta.get("grade_id"))
-                cell.outputs = verdict_outputs(records.dump(verdict) if verdict else None, str(meta.get("grade_id", "")))
+                cell.outputs = verdict_outputs(
+                    records.dump(verdict) if verdict else None, str(meta.get("grade_id", ""))
+                )
             else:
                 cell.outputs = _clean_outputs(by_id.get(cell.get("id")))
             if first and notices:  # what the grader refused in the submission, where the student reads first

@@ -156,14 +156,18 @@ def guarantees() -> list[tuple[str, bool, str]]:
     pids = "pids" not in missing
     return [
         ("own mount, PID, network, IPC and UTS namespaces; nothing of the host writable", True, "bubblewrap"),
-        ("the whole process tree ends with the sandbox", True, "PID namespace, --die-with-parent"
-         + (f", {version}" if groups else "")),
+        (
+            "the whole process tree ends with the sandbox",
+            True,
+            "PID namespace, --die-with-parent" + (f", {version}" if groups else ""),
+        ),
         ("memory limit per sandbox", memory, version if memory else "only RLIMIT_AS (address space, 4 x the limit)"),
         ("process limit per sandbox", pids, version if pids else "only RLIMIT_NPROC"),
         (
             "its own uid, shared with no other sandbox",
             not rootless(),
-            "a uid of RESNET_GRADING_UIDS per student" if not rootless()
+            "a uid of RESNET_GRADING_UIDS per student"
+            if not rootless()
             else "uid 65534 in a user namespace of its own (on the host: the grader's uid, with nothing of it writable)",
         ),
     ]

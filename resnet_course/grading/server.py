@@ -180,7 +180,7 @@ def call(function, request: dict, cap: int, blobs=None, out=None) -> dict:
     from resnet_course.keras_internals import recording_keras_resnets
 
     try:
-        with recording_keras_resnets() as keras_resnets:   # reported: Keras's ResNet builder ran in the call
+        with recording_keras_resnets() as keras_resnets:  # reported: Keras's ResNet builder ran in the call
             result = function(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - reported to the judge by name and message
         tb = traceback.extract_tb(exc.__traceback__)
