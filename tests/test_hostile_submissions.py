@@ -27,17 +27,12 @@ import pytest
 
 from resnet_course.catalogue.hostile import CANARY_FILE, HOSTILE_FILES, SHELL_NAME
 from resnet_course.grading import sandbox
+from tests.needs_sandbox import SANDBOX
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import nbgrader_env, stage_course
 
-try:
-    sandbox.check_available()
-    AVAILABLE = ""
-except sandbox.SandboxUnavailable as exc:
-    AVAILABLE = str(exc)
-
-pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAILABLE}")
+pytestmark = SANDBOX
 
 ASSIGNMENT = "02_identity_block"
 GRADING_WRITES = ("autograded", "feedback", "grading_intake", "grading_results", "gradebook.db", "grades.csv")

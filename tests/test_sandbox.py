@@ -17,19 +17,12 @@ import threading
 import uuid
 from pathlib import Path
 
-import pytest
-
 from resnet_course.grading import sandbox
 from resnet_course.grading.paths import CODE_ROOT
-
-try:
-    sandbox.check_available()
-    AVAILABLE = ""
-except sandbox.SandboxUnavailable as exc:
-    AVAILABLE = str(exc)
+from tests.needs_sandbox import SANDBOX
 
 MARKER = f"resnet-sandbox-test-{uuid.uuid4().hex}"      # in every test program's command line
-pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAILABLE}")
+pytestmark = SANDBOX
 
 
 def run(tmp_path: Path, code: str, **limits) -> tuple[dict, str]:

@@ -24,18 +24,12 @@ import pytest
 
 from resnet_course.catalogue.adversarial import ADVERSARIES, SANDBOX_PROBE_PORT_ENV
 from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
-from resnet_course.grading import sandbox
+from tests.needs_sandbox import SANDBOX
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import nbgrader_env, stage_course
 
-try:
-    sandbox.check_available()
-    AVAILABLE = ""
-except sandbox.SandboxUnavailable as exc:
-    AVAILABLE = str(exc)
-
-pytestmark = pytest.mark.skipif(bool(AVAILABLE), reason=f"no sandbox here: {AVAILABLE}")
+pytestmark = SANDBOX
 
 ASSIGNMENT = "02_identity_block"
 GRADING_WRITES = ("submitted", "autograded", "feedback", "gradebook.db", "grading_results", "grading_intake")

@@ -167,20 +167,25 @@ def {ex}(*args, **kwargs):
 """
 
 
+# Acts only when the grader calls (the notebook's own free check calls the function first, before the judge).
+_WHEN_GRADED = """import sys
+frame = sys._getframe(1)
+while frame is not None and not (frame.f_code.co_name == 'call' and 'grading' in frame.f_code.co_filename):
+    frame = frame.f_back
+if frame is None:
+    return None
+"""
+
+
 def _floods_judge(ex, ref):
     # A reply written straight to the judge's pipe that announces 100 GB (the judge must refuse it unread), and a
     # header line without an end.
     return _attack(ex, """
 import os, sys
-frame = sys._getframe(1)
-while frame is not None and not (frame.f_code.co_name == 'call' and 'grading' in frame.f_code.co_filename):
-    frame = frame.f_back
-if frame is None:
-    return None  # not called by the grader (the notebook's free check): nothing to send yet
-fd = int(sys.argv[-1])
+{_WHEN_GRADED}fd = int(sys.argv[-1])
 os.write(fd, b'{"kind": "reply", "body": {"id": 0}, "blobs": [["v0.npy", 100000000000]]}\\n')
 os.write(fd, b'{' + b' ' * 50_000_000)
-""")
+""".replace("{_WHEN_GRADED}", _WHEN_GRADED))
 
 
 def _bombs_judge_model(ex, ref):
@@ -189,12 +194,7 @@ def _bombs_judge_model(ex, ref):
     return _attack(ex, """
 import io, json, os, sys
 import keras, numpy
-frame = sys._getframe(1)
-while frame is not None and not (frame.f_code.co_name == 'call' and 'grading' in frame.f_code.co_filename):
-    frame = frame.f_back
-if frame is None:
-    return None  # not called by the grader (the notebook's free check): nothing to send yet
-inputs = keras.Input((37,))
+{_WHEN_GRADED}inputs = keras.Input((37,))
 small = keras.Model(inputs, keras.layers.Dense(37)(inputs))
 config = json.dumps(keras.saving.serialize_keras_object(small)).replace('37', '65536').encode()
 weights = io.BytesIO()
@@ -203,7 +203,7 @@ weights = weights.getvalue()
 header = {'kind': 'reply', 'body': {'id': 0, 'result': {'t': 'model', 'config': 'v0.json', 'weights': 'v1.npz'}},
           'blobs': [['v0.json', len(config)], ['v1.npz', len(weights)]]}
 os.write(int(sys.argv[-1]), json.dumps(header).encode() + b'\\n' + config + weights)
-""")
+""".replace("{_WHEN_GRADED}", _WHEN_GRADED))
 
 
 HOSTILE_RUNTIME = [
