@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -137,7 +138,19 @@ ATTACKS = (
 )
 
 
-def test_an_ordinary_user_grades_a_class_in_sandboxes(tmp_path):
+@pytest.fixture
+def reachable_tmp():
+    """A temporary folder the ordinary user can reach (pytest's own lie below root's 0700 folder)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="resnet-rootless-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_ordinary_user_grades_a_class_in_sandboxes(reachable_tmp):
+    tmp_path = reachable_tmp
     from resnet_course.catalogue.adversarial import ADVERSARIES
     from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
     from tests.test_nbgrader_roundtrip import submission
