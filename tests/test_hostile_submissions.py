@@ -26,8 +26,7 @@ import nbformat
 import pytest
 
 from resnet_course.catalogue.hostile import CANARY_FILE, HOSTILE_FILES, SHELL_NAME
-from resnet_course.grading import sandbox
-from tests.needs_sandbox import SANDBOX
+from tests.needs_sandbox import SANDBOX, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import nbgrader_env, stage_course
@@ -78,19 +77,6 @@ def text_under(folder: Path) -> str:
     )
 
 
-def left_in(tmpdir: Path) -> list[str]:
-    """Processes of uid 65534 whose mounts come from this run's scratch folders (other gradings are ignored)."""
-    pids = subprocess.run(["pgrep", "-u", str(sandbox.NOBODY)], capture_output=True, text=True).stdout.split()
-    left = []
-    for pid in pids:
-        try:
-            if str(tmpdir) in Path(f"/proc/{pid}/mountinfo").read_text():
-                left.append(pid)
-        except OSError:
-            pass
-    return left
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     from tests.test_nbgrader_roundtrip import submission
@@ -101,7 +87,7 @@ def course(tmp_path_factory):
     (canary / CANARY_FILE).write_text(secret)
     os.chown(canary / CANARY_FILE, 0, 0)
     (canary / CANARY_FILE).chmod(0o600)
-    scratch = tmp_path_factory.mktemp("scratch")  # grade_one's scratch folders: tells this run's sandboxes apart
+    uids = own_uids()  # this run's sandboxes' uids: what they leave is told from another grading's
     stage_course(root)
     env = nbgrader_env()
     env.pop("RESNET_COURSE_FAST", None)
@@ -110,7 +96,7 @@ def course(tmp_path_factory):
         proc = subprocess.run(
             [sys.executable, "-m", "tools.grade", "--course", str(root), *args],
             cwd=ROOT,
-            env=dict(env, TMPDIR=str(scratch)),
+            env=dict(env, RESNET_GRADING_UIDS=f"{uids[0]}:{uids[1] - uids[0]}"),
             capture_output=True,
             text=True,
             timeout=3600,
@@ -153,7 +139,7 @@ def course(tmp_path_factory):
         "after": snapshot(root, GRADING_WRITES),
         "canary_before": canary_before,
         "canary_after": watched(canary),
-        "left": left_in(scratch),
+        "left": processes_of_uids(uids),
     }
 
 

@@ -13,7 +13,6 @@ no process of the students left; the host's loopback listener never reached; eve
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 
 from resnet_course.catalogue.adversarial import ADVERSARIES, SANDBOX_PROBE_PORT_ENV
 from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
-from tests.needs_sandbox import SANDBOX
+from tests.needs_sandbox import SANDBOX, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import nbgrader_env, stage_course
@@ -48,19 +47,6 @@ ATTACKS = (
     *(a.id for a in HOSTILE_RUNTIME),
 )
 EVIDENCE = {a.id: [text for where, text, *_ in a.evidence if where == "graded"] for a in HOSTILE_RUNTIME}
-
-
-def processes_of_uids(first: int, end: int) -> list[str]:
-    """The processes whose real uid is in ``[first, end)``: what the sandboxes of one grading run left."""
-    left = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            uid = int(next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("Uid:")))
-        except (OSError, StopIteration, ValueError):
-            continue
-        if first <= uid < end:
-            left.append(status.parent.name)
-    return left
 
 
 def canaries(folder: Path) -> dict:
@@ -142,12 +128,15 @@ def course(tmp_path_factory):
     threading.Thread(target=listen, daemon=True).start()
     before = tree_hashes(root, skip=GRADING_WRITES)
     submitted_before = tree_hashes(root / "submitted")
-    uids = 2_050_000_000 + os.getpid() % 10_000 * 1000  # this run's own block: its processes can be told
+    uids = own_uids()  # this run's own block: its processes can be told from another grading's
     status, text = step(
         "autograde",
         "--jobs",
         "2",
-        extra_env={SANDBOX_PROBE_PORT_ENV: str(listener.getsockname()[1]), "RESNET_GRADING_UIDS": f"{uids}:1000"},
+        extra_env={
+            SANDBOX_PROBE_PORT_ENV: str(listener.getsockname()[1]),
+            "RESNET_GRADING_UIDS": f"{uids[0]}:{uids[1] - uids[0]}",
+        },
     )
     stop.set()
     listener.close()
@@ -161,7 +150,7 @@ def course(tmp_path_factory):
         "after": tree_hashes(root, skip=GRADING_WRITES),
         "submitted_before": submitted_before,
         "submitted_after": tree_hashes(root / "submitted"),
-        "left": processes_of_uids(uids, uids + 1000),
+        "left": processes_of_uids(uids),
         "canaries": (canaries_before, canaries(canary)),
         "canary_text": [str(p) for p in root.rglob("*") if p.is_file() and b"CANARY-" in p.read_bytes()],
     }
