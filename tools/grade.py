@@ -12,6 +12,7 @@ Usage::
     python -m tools.grade students --roster r.csv    # make students ROSTER=r.csv (nbgrader's CSV: id,first_name,...)
     python -m tools.grade autograde [ASSIGNMENT ...] [--jobs N] [--unsandboxed] [--run-experiments]  # make autograde
     python -m tools.grade autograde --engine slurm [--mem MB] [--cpus-per-task C] [--partition P]  # ENGINE=slurm
+    python -m tools.grade k8s-job [--image I] [--parallelism P] [--out job.yaml]  # a Kubernetes Indexed Job
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import k8s
 from .notebooks import ROOT
 from .release import assignments, nbgrader_env, remove_answer_cells
 
@@ -262,6 +264,8 @@ def main(argv=None) -> int:
     p.add_argument("--cpus-per-task", type=int, default=None, help="Slurm: cores per student (default 1)")
     p.add_argument("--partition", default=None, help="Slurm: the partition (default: the cluster's default)")
     sub.add_parser("grades").add_argument("--to", default="grades.csv", help="CSV file, relative to the course")
+    p = sub.add_parser("k8s-job", help="print (or write) a Kubernetes Indexed Job that grades every student")
+    k8s.add_arguments(p)
     args = parser.parse_args(argv)
     course = args.course.resolve()
     if not (course / "nbgrader_config.py").is_file():
@@ -277,6 +281,8 @@ def main(argv=None) -> int:
                               partition=args.partition)
         return autograde(course, args.assignments, sandboxed=not args.unsandboxed,
                          run_experiments=args.run_experiments, engine=engine)
+    if args.step == "k8s-job":
+        return k8s.main(course, args)
     if args.step == "feedback":
         return feedback(course, args.assignments)
     return grades(course, args.to)
