@@ -77,6 +77,7 @@ cd {q(str(course))} || exit 2
 export TF_CPP_MIN_LOG_LEVEL=3
 {line}
 status=$?
+times > {q(str(results / ".slurm"))}/"$index".times  # the shell's and its children's CPU seconds (benchmarks)
 echo "$status" > {q(str(results / ".slurm"))}/"$index".status
 exit "$status"
 """
