@@ -81,26 +81,29 @@ def graded(tmp_path_factory):
         else:
             adversary = next((a for a in ADVERSARIES if a.id == student), None)
             nbformat.write(submission(release, path, adversary, [exercise]), str(dest))
-    local = step("autograde", "--jobs", "2")
-    local_scores = cell_scores(root)
-    out = {"root": root, "local": local, "local_scores": local_scores}
+    cluster = slurm_cluster.Cluster(tmp_path_factory.mktemp("cluster"))
     try:
-        with slurm_cluster.Cluster(tmp_path_factory.mktemp("cluster")) as cluster:
-            pids = [p.pid for p in cluster.procs] + [cluster.munged_pid]
-            out["slurm"] = step("autograde", "--engine", "slurm", extra_env={"SLURM_CONF": cluster.env["SLURM_CONF"]})
-            out["slurm_scores"] = cell_scores(root)
-            os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]  # for the engine run in this process below
-            results = root / "failing_results"
-            wrong = ["--memory-mb", "not-a-number"]  # grade_one stops at once (exit status 2), writing nothing
-            out["failing"] = engines.Slurm(poll_seconds=0.5).grade(root, ["model"], [ASSIGNMENT], results, extra=wrong)
-            out["failing_files"] = sorted(p.name for p in results.glob("*.json"))
-            late = engines.Slurm(poll_seconds=0.5, deadline_seconds=1)
-            out["late"] = late.grade(root, ["model"], [ASSIGNMENT], root / "late_results")
-            out["late_files"] = sorted(p.name for p in (root / "late_results").glob("*.json"))
+        cluster.start()
     except RuntimeError as exc:
+        cluster.stop()
         pytest.skip(f"the one-node Slurm cluster did not start: {exc}")
+    pids = [p.pid for p in cluster.procs] + [cluster.munged_pid]
+    try:
+        local = step("autograde", "--jobs", "2")
+        out = {"root": root, "local": local, "local_scores": cell_scores(root)}
+        out["slurm"] = step("autograde", "--engine", "slurm", extra_env={"SLURM_CONF": cluster.env["SLURM_CONF"]})
+        out["slurm_scores"] = cell_scores(root)
+        os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]  # for the engine run in this process below
+        results = root / "failing_results"
+        wrong = ["--memory-mb", "not-a-number"]  # grade_one stops at once (exit status 2), writing nothing
+        out["failing"] = engines.Slurm(poll_seconds=0.5).grade(root, ["model"], [ASSIGNMENT], results, extra=wrong)
+        out["failing_files"] = sorted(p.name for p in results.glob("*.json"))
+        late = engines.Slurm(poll_seconds=0.5, deadline_seconds=1)
+        out["late"] = late.grade(root, ["model"], [ASSIGNMENT], root / "late_results")
+        out["late_files"] = sorted(p.name for p in (root / "late_results").glob("*.json"))
     finally:
         os.environ.pop("SLURM_CONF", None)
+        cluster.stop()
     out["alive"] = [pid for pid in pids if os.path.exists(f"/proc/{pid}") and _running(pid)]
     return out
 
