@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser sandbox clean \
+.PHONY: help setup course course-fast test release check-release fixtures figures dataset calibrate bench bench-setup lab lab-instructor browser sandbox slurm clean \
         check assign students autograde feedback grades mutants
 
 help:  ## list the commands
@@ -36,7 +36,10 @@ sandbox:  ## install Debian's bubblewrap for sandboxed grading (as root; says so
 browser:  ## install Debian's chromium and chromium-driver for tests/test_browser.py (as root; says so where it cannot)
 	@tools/install_browser.sh
 
-test: setup browser sandbox  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
+slurm:  ## install Debian's slurm-wlm and munge for tests/test_slurm.py's one-node cluster (as root; says so where it cannot)
+	@tools/install_slurm.sh
+
+test: setup browser sandbox slurm  ## the whole test suite (what CI runs), including JupyterLab in a headless browser
 	RESNET_COURSE_FAST=1 $(PY) -m pytest
 
 release: setup  ## regenerate the student notebooks in notebooks/ from source/
@@ -80,8 +83,8 @@ assign: setup  ## release every assignment to notebooks/ and record it in gradeb
 students: setup  ## add students: make students ADD="alice bob" or ROSTER=roster.csv
 	$(PY) -m tools.grade students $(ADD) $(if $(ROSTER),--roster $(ROSTER))
 
-autograde: setup sandbox  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time, EXPERIMENTS=1 to run the experiment cells too (docs/grading.md)
-	$(PY) -m tools.grade autograde $(ASSIGNMENTS) $(if $(JOBS),--jobs $(JOBS)) $(if $(UNSANDBOXED),--unsandboxed) $(if $(EXPERIMENTS),--run-experiments)
+autograde: setup sandbox  ## grade submitted/<student>/<assignment>/ in sandboxes, JOBS=n at a time, ENGINE=slurm for one Slurm job array, EXPERIMENTS=1 to run the experiment cells too (docs/grading.md)
+	$(PY) -m tools.grade autograde $(ASSIGNMENTS) $(if $(ENGINE),--engine $(ENGINE)) $(if $(JOBS),--jobs $(JOBS)) $(if $(UNSANDBOXED),--unsandboxed) $(if $(EXPERIMENTS),--run-experiments)
 
 feedback: setup  ## HTML feedback in feedback/<student>/<assignment>/
 	$(PY) -m tools.grade feedback $(ASSIGNMENTS)

@@ -11,6 +11,8 @@ Usage::
     python -m tools.grade students alice bob         # make students ADD="alice bob"
     python -m tools.grade students --roster r.csv    # make students ROSTER=r.csv (nbgrader's CSV: id,first_name,...)
     python -m tools.grade autograde [ASSIGNMENT ...] [--jobs N] [--unsandboxed] [--run-experiments]  # make autograde
+    python -m tools.grade autograde --engine slurm [--mem MB] [--cpus-per-task C] [--partition P]  # ENGINE=slurm
+    python -m tools.grade k8s-job [--image I] [--parallelism P] [--out job.yaml]  # a Kubernetes Indexed Job
     python -m tools.grade feedback [ASSIGNMENT ...]  # make feedback: feedback/<student>/<assignment>/*.html
     python -m tools.grade grades [--to grades.csv]   # make grades: every score as CSV
 
@@ -45,6 +47,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import k8s
 from .notebooks import ROOT
 from .release import assignments, nbgrader_env, remove_answer_cells
 
@@ -169,13 +172,15 @@ def refusal_problems(course: Path, report) -> list[str]:
 
 
 def autograde(course: Path, names: list[str] | None = None, env: dict | None = None, jobs: int | None = None,
-              sandboxed: bool = True, run_experiments: bool = False, nbgrader_seconds: float = NBGRADER_SECONDS) -> int:
+              sandboxed: bool = True, run_experiments: bool = False, nbgrader_seconds: float = NBGRADER_SECONDS,
+              engine=None) -> int:
     """Grade every submission of the given assignments (default: all that have submissions).
 
     Each student is graded by ``resnet_course.grading.grade_one`` (a sandbox for the notebooks, a trusted
-    judge for the checks), ``jobs`` students at a time; nbgrader then imports the results on this host.
+    judge for the checks), ``jobs`` students at a time, or on ``engine`` (``resnet_course.grading.engines``:
+    one Slurm job array); nbgrader then imports the results on this host.
     """
-    from resnet_course.grading import grade_one, host, sandbox
+    from resnet_course.grading import engines, grade_one, host, sandbox
     from resnet_course.grading import intake as intake_mod
 
     if sandboxed:
@@ -204,16 +209,16 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
     # what a student submitted that nbgrader will not see (every notebook refused): 0, and the instructor is told
     refused = [(s, name) for s in report.students for name in names if not report.notebooks(s, name)
                and ((clean / s / name).is_dir() or any(r.assignment in (name, None) for r in report.refused(s)))]
-    jobs = jobs or host.default_jobs()
+    engine = engine or engines.Local(jobs or host.default_jobs())
     results = course / "grading_results"
-    print(f"grading {len(people)} students, {jobs} at a time" + ("" if sandboxed else " (UNSANDBOXED)"))
+    print(f"grading {len(people)} students, {engine.describe()}" + ("" if sandboxed else " (UNSANDBOXED)"))
     start = time.time()
     extra = ["--run-experiments"] if run_experiments else []
     _, uniform = grade_one.cell_timeout(course)  # read once here, not once per student
     extra += ["--cell-timeout", str(uniform)] if uniform else []
     if run_experiments:
         print("running the cells tagged 'experiment' too (--run-experiments): slower, no score depends on them")
-    crashed = host.grade_class(course, people, names, results, jobs, sandboxed, extra, submissions=clean)
+    crashed = engine.grade(course, people, names, results, sandboxed, extra, submissions=clean)
     graded_in = time.time() - start
     failed, hung = [], []
     env = dict(env or nbgrader_env(), **{host.RESULTS_ENV: str(results), host.INTAKE_ENV: str(clean)})
@@ -249,7 +254,7 @@ def autograde(course: Path, names: list[str] | None = None, env: dict | None = N
         except (OSError, ValueError, KeyError):
             seconds[student] = 0.0
     print(score_table(course, seconds))
-    print(f"{len(people)} students in {graded_in:.0f} s with {jobs} jobs "
+    print(f"{len(people)} students in {graded_in:.0f} s, {engine.describe()} "
           f"({3600 * len(people) / max(graded_in, 1e-9):.0f} students per hour)" + ("" if sandboxed else "; UNSANDBOXED"))
     return 1 if problems or failed or crashed or hung or refused else 0
 
@@ -355,7 +360,14 @@ def main(argv=None) -> int:
                    help="run the students' notebooks without the sandbox (when bubblewrap is missing; said in the output)")
     p.add_argument("--run-experiments", action="store_true",
                    help="also run the cells tagged 'experiment' (training runs and their plots; no score depends on them)")
+    p.add_argument("--engine", choices=("local", "slurm"), default="local",
+                   help="local: --jobs at a time on this machine; slurm: one Slurm job array, one task per student")
+    p.add_argument("--mem", type=int, default=None, help="Slurm: MB per student (default: what one student needs)")
+    p.add_argument("--cpus-per-task", type=int, default=None, help="Slurm: cores per student (default 1)")
+    p.add_argument("--partition", default=None, help="Slurm: the partition (default: the cluster's default)")
     sub.add_parser("grades").add_argument("--to", default="grades.csv", help="CSV file, relative to the course")
+    p = sub.add_parser("k8s-job", help="print (or write) a Kubernetes Indexed Job that grades every student")
+    k8s.add_arguments(p)
     args = parser.parse_args(argv)
     course = args.course.resolve()
     if not (course / "nbgrader_config.py").is_file():
@@ -365,8 +377,14 @@ def main(argv=None) -> int:
     if args.step == "students":
         return students(course, args.ids, args.roster)
     if args.step == "autograde":
-        return autograde(course, args.assignments, jobs=args.jobs, sandboxed=not args.unsandboxed,
-                         run_experiments=args.run_experiments)
+        from resnet_course.grading import engines
+
+        engine = engines.make(args.engine, args.jobs, mem_mb=args.mem, cpus_per_task=args.cpus_per_task,
+                              partition=args.partition)
+        return autograde(course, args.assignments, sandboxed=not args.unsandboxed,
+                         run_experiments=args.run_experiments, engine=engine)
+    if args.step == "k8s-job":
+        return k8s.main(course, args)
     if args.step == "feedback":
         return feedback(course, args.assignments)
     return grades(course, args.to)

@@ -100,19 +100,7 @@ def grade_class(
             out = results / f"{student}.json"
             out.unlink(missing_ok=True)
             uid = first_uid + 2 * students.index(student)
-            cmd = [
-                sys.executable,
-                "-m",
-                "resnet_course.grading.grade_one",
-                str(submissions / student),
-                "--course",
-                str(course),
-                "--out",
-                str(out),
-                "--uid",
-                str(uid),
-            ] + [f"--assignment={a}" for a in assignments]
-            cmd += ([] if sandboxed else ["--unsandboxed"]) + (extra or [])
+            cmd = grade_one_command(course, student, out, uid, assignments, sandboxed, extra, submissions)
             log = (results / f"{student}.log").open("wb")
             running[student] = (
                 subprocess.Popen(
@@ -140,42 +128,70 @@ def grade_class(
             log.close()
             del running[student]
             done += 1
-            summary = ""
-            try:
-                data = load_results(results / f"{student}.json") if proc.returncode in (0, 3) and not killed else None
-            except (OSError, ValueError) as exc:
-                data, problem = None, f"its results file is not valid ({str(exc)[:200]})"
-            else:
-                problem = f"its grading stopped (exit status {proc.returncode})"
             if killed:
                 (results / f"{student}.json").unlink(missing_ok=True)
-                problems[student] = f"its grading did not finish in {timeout:g} s: killed (graded 0 where nothing ran)"
                 summary = "FAILED (killed at the time limit)"
-            elif data is None:
-                tail = (results / f"{student}.log").read_text(errors="replace")[-500:]
-                problems[student] = f"{problem}: {tail.strip()}"
-                summary = "FAILED (graded 0 where nothing ran)"
+                problems[student] = f"its grading did not finish in {timeout:g} s: killed (graded 0 where nothing ran)"
             else:
-                verdicts = [v for nb in data.notebooks.values() for v in nb.verdicts.values()]
-                box = data.sandbox
-                summary = f"{sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass"
-                if data.faults:
-                    problems[student] = "GRADER FAULT, grade again: " + "; ".join(data.faults)[:400]
-                    summary += f"; {len(data.faults)} grader fault(s)"
-                for what, flag in (
-                    ("killed at the wall-time limit", "killed_at_wall_time"),
-                    ("hit the memory limit", "memory_limit_hit"),
-                ):
-                    if box.get(flag):
-                        summary += f"; its sandbox {what}"
-            elapsed = time.time() - start
-            eta = elapsed / done * (len(students) - done)
-            print(
-                f"[{done}/{len(students)}] {student}: {summary} ({time.time() - began:.1f} s); "
-                f"elapsed {_fmt(elapsed)}, ETA {_fmt(eta)}",
-                flush=True,
-            )
+                summary, problem = student_summary(results, student, proc.returncode)
+                if problem:
+                    problems[student] = problem
+            progress(done, len(students), student, summary, time.time() - began, start)
     return problems
+
+
+def grade_one_command(
+    course: Path,
+    student: str,
+    out: Path,
+    uid: int | str,
+    assignments: list[str],
+    sandboxed: bool,
+    extra: list[str] | None,
+    submissions: Path | None = None,
+) -> list[str]:
+    """The command that grades one student (``grade_one``) from ``submissions/<student>`` (default: the course's
+    ``submitted/``; ``tools.grade autograde`` gives the intake's clean copy), as every engine runs it."""
+    folder = (submissions or course / "submitted") / student
+    cmd = [sys.executable, "-m", "resnet_course.grading.grade_one", str(folder)]
+    cmd += ["--course", str(course), "--out", str(out), "--uid", str(uid)] + [f"--assignment={a}" for a in assignments]
+    return cmd + ([] if sandboxed else ["--unsandboxed"]) + list(extra or [])
+
+
+def student_summary(results: Path, student: str, returncode: int | None, why: str = "") -> tuple[str, str]:
+    """A graded student's summary line and its problem ('' when none) from ``grade_one``'s exit status and its
+    validated results file; a missing or invalid file is a failure, never a pass."""
+    log = results / f"{student}.log"
+    try:
+        data = load_results(results / f"{student}.json") if returncode in (0, 3) else None
+    except (OSError, ValueError) as exc:
+        data, problem = None, f"its results file is not valid ({str(exc)[:200]})"
+    else:
+        problem = why or f"its grading stopped (exit status {returncode})"
+    if data is None:
+        tail = log.read_text(errors="replace")[-500:] if log.is_file() else f"(no log {log})"
+        return "FAILED (graded 0 where nothing ran)", f"{problem}: {tail.strip()}"
+    verdicts = [v for nb in data.notebooks.values() for v in nb.verdicts.values()]
+    summary, problem = f"{sum(v.passed for v in verdicts)}/{len(verdicts)} graded cells pass", ""
+    if data.faults:
+        problem = "GRADER FAULT, grade again: " + "; ".join(data.faults)[:400]
+        summary += f"; {len(data.faults)} grader fault(s)"
+    for what, flag in (
+        ("killed at the wall-time limit", "killed_at_wall_time"),
+        ("hit the memory limit", "memory_limit_hit"),
+    ):
+        if data.sandbox.get(flag):
+            summary += f"; its sandbox {what}"
+    return summary, problem
+
+
+def progress(done: int, total: int, student: str, summary: str, seconds: float, start: float) -> None:
+    elapsed = time.time() - start
+    eta = elapsed / done * (total - done)
+    print(
+        f"[{done}/{total}] {student}: {summary} ({seconds:.1f} s); elapsed {_fmt(elapsed)}, ETA {_fmt(eta)}",
+        flush=True,
+    )
 
 
 def wall_limit(extra: list[str] | None) -> float:
