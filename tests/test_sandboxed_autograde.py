@@ -198,7 +198,9 @@ def test_everyone_was_graded_and_the_judge_bombs_are_named(course):
     table = scores(course)
     assert set(table) == {"model", "blank", *ATTACKS}, table
     assert course["status"] == 1, "autograde must fail when it met a grader fault or a judge that ended"
-    assert "bombs_judge_model" in course["text"], course["text"][-3000:]
+    # the judge that met the bomb ended at its memory limit: a grader fault, named, and nobody else's
+    assert "bombs_judge_model: GRADER FAULT" in course["text"], course["text"][-3000:]
+    assert course["text"].count("GRADER FAULT") == 1, course["text"][-3000:]
 
 
 def test_nothing_outside_the_sandboxes_changed(course):

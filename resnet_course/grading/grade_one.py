@@ -214,14 +214,16 @@ def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
     server = [python, "-m", "resnet_course.grading.server", inside, str(req_r), str(resp_w)]
     judge = [python, "-m", "resnet_course.grading.judge", str(plan_r), str(req_w), str(resp_r), str(result_w)]
     faults: list[str] = []
-    owned = {req_w, plan_w, result_r}  # what this process still has to close
+    owned = {req_r, req_w, resp_r, resp_w, plan_r, plan_w, result_r, result_w}  # what this process must close
+    box = referee = None
     try:
         box = sandbox.start(server, limits, pass_fds=(req_r, resp_w), sandboxed=sandboxed, cwd=scratch)
         referee = sandbox.start(
             judge, judge_limits, pass_fds=(plan_r, req_w, resp_r, result_w), sandboxed=sandboxed, cwd=scratch
         )
-        for fd in (req_r, resp_w, plan_r, resp_r, result_w):
+        for fd in (req_r, resp_w, plan_r, resp_r, result_w):  # the sandboxes hold their ends now
             os.close(fd)
+            owned.discard(fd)
         feeders = [
             threading.Thread(target=_feed, args=(fd, kind, body), daemon=True)
             for fd, kind, body in ((req_w, "job", records.dump(job)), (plan_w, "plan", records.dump(plan)))
@@ -247,8 +249,13 @@ def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
         report["judge"] = {
             k: judge_report[k] for k in ("exit_status", "seconds", "peak_memory_bytes", "memory_limit_hit")
         }
+        box = referee = None
         return result, report, faults
     finally:
+        for started in (box, referee):  # only when something above failed: nothing may outlive this student
+            if started is not None:
+                with contextlib.suppress(Exception):
+                    started.finish()
         for fd in owned:
             with contextlib.suppress(OSError):
                 os.close(fd)
