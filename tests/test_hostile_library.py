@@ -19,7 +19,7 @@ import public_tests
 from resnet_course import keras_internals
 from resnet_course.catalogue.hostile import HOSTILE_LIBRARY, LIBRARY_EVIDENCE
 from resnet_course.catalogue.mutants import VARIANTS
-from resnet_course.grading import codec, judge, server
+from resnet_course.grading import codec, judge, server, wire
 from resnet_course.weights import keras_blocks
 from tests.test_judge import LocalChannel
 from tools.mutation_score import evaluate
@@ -48,11 +48,11 @@ def _hostile(entry):
 class SeparateChannel(LocalChannel):
     """``server.call`` in this process, blind to the judge's recordings, as another interpreter would be."""
 
-    def send(self, request, timeout):
+    def send(self, request, blobs, timeout):
         patched, open_recordings = resnet.ResNet, list(keras_internals._RECORDINGS)
         resnet.ResNet, keras_internals._RECORDINGS[:] = ORIGINAL_BUILDER, []
         try:
-            return super().send(request, timeout)
+            return super().send(request, blobs, timeout)
         finally:
             resnet.ResNet, keras_internals._RECORDINGS[:] = patched, open_recordings
 
@@ -73,16 +73,11 @@ def test_keras_resnet50_renamed_is_refused_by_the_judge(entry, tmp_path, monkeyp
     assert not verdict["passed"] and MESSAGE in verdict["message"], verdict["message"]
 
 
-def test_the_sandbox_reports_keras_builder_runs_only(tmp_path):
+def test_the_sandbox_reports_keras_builder_runs_only():
     def call(function):
-        kwargs = {"input_shape": (32, 32, 3), "classes": 2}
-        request = {
-            "name": "ResNet50",
-            "folder": str(tmp_path),
-            "args": [],
-            "kwargs": {k: codec.encode(v, tmp_path) for k, v in kwargs.items()},
-        }
-        return server.call(function, request, 1000)
+        kwargs, blobs = {"input_shape": (32, 32, 3), "classes": 2}, wire.Blobs()
+        request = {"name": "ResNet50", "args": [], "kwargs": {k: codec.encode(v, blobs) for k, v in kwargs.items()}}
+        return server.call(function, request, 1000, blobs, wire.Blobs())
 
     assert call(_hostile(HOSTILE_LIBRARY[0]))["keras_resnets"] == ["resnet50"]
     assert call(load_solution("ResNet50"))["keras_resnets"] == []

@@ -71,14 +71,22 @@ def test_an_ordinary_user_gets_a_sandbox_and_is_told_what_holds():
         report = box.finish()
         print(report['stdout'])
         print('stderr', report['stderr'][-500:])
+        bomb = 'import os, time\\nmade = 0\\nfor _ in range(500):\\n    try:\\n        if os.fork() == 0:\\n'
+        bomb += '            time.sleep(20)\\n            os._exit(0)\\n        made += 1\\n    except OSError:\\n'
+        bomb += '        break\\nprint("forked", made)\\n# {MARKER}\\n'
+        box = sandbox.start([sys.executable, '-c', bomb], sandbox.Limits(scratch_bytes=2**20, pids=64))
+        box.process.wait(timeout=120)
+        print(box.finish()['stdout'])
         """)
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"grader uid {ordinary_user.USER}" in out, out
     assert "uid inside 65534" in out and "forked" in out, out
     assert "wrote" not in out.replace("wrote /scratch/x", "") and "no network" in out, out
+    assert int(out.split("forked ")[-1].split()[0]) < 64, out  # RLIMIT_NPROC in its own user namespace
     assert "guarantee True own mount" in out and "guarantee True the whole process tree" in out, out
-    assert "guarantee False its own uid" in out, out  # said, not hidden: without root the host sees one uid
+    assert "guarantee False its own uid on the host" in out, out  # said, not hidden: the host sees one uid
+    assert "guarantee True per-user kernel objects" in out, out
     left = subprocess.run(["pgrep", "-f", MARKER], capture_output=True, text=True).stdout.split()
     assert left == [], f"left running: {left}"
 

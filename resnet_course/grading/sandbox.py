@@ -162,13 +162,19 @@ def guarantees() -> list[tuple[str, bool, str]]:
             "PID namespace, --die-with-parent" + (f", {version}" if groups else ""),
         ),
         ("memory limit per sandbox", memory, version if memory else "only RLIMIT_AS (address space, 4 x the limit)"),
-        ("process limit per sandbox", pids, version if pids else "only RLIMIT_NPROC"),
+        ("process limit per sandbox", True, version if pids else "RLIMIT_NPROC of its own uid"),
         (
-            "its own uid, shared with no other sandbox",
+            "its own uid on the host, shared with no other sandbox",
             not rootless(),
             "a uid of RESNET_GRADING_UIDS per student"
             if not rootless()
-            else "uid 65534 in a user namespace of its own (on the host: the grader's uid, with nothing of it writable)",
+            else "no: the host sees the grader's uid (uid 65534 in a user namespace of its own; nothing of the "
+            "grader's is writable in it)",
+        ),
+        (
+            "per-user kernel objects (the key ring) of its own",
+            True,
+            "its own uid" if not rootless() else "its own user namespace",
         ),
     ]
 
@@ -304,7 +310,10 @@ def command(argv: list[str], limits: Limits | None = None) -> list[str]:
     # bwrap runs as root without a user namespace (so that the uid below is a real, unprivileged uid on
     # the host too, and the kernel checks every file access as that user); setpriv drops to it with no
     # capabilities, no supplementary groups and no way to regain privileges.
-    return cmd + ["--", *(() if rootless() else drop_to(limits.uid))] + argv
+    # Without root the host's RLIMIT_NPROC would count the grader's own processes; inside its user namespace
+    # prlimit sets it for the sandbox's uid 65534 there, which only the sandbox's processes count against.
+    inside = ("/usr/bin/prlimit", f"--nproc={limits.pids}", "--") if rootless() else drop_to(limits.uid)
+    return cmd + ["--", *inside] + argv
 
 
 @dataclass
