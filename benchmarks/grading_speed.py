@@ -168,7 +168,7 @@ def summarise(run_: dict) -> str:
             f"  first student: sandbox {box.get('seconds', 0):.0f} s, peak memory "
             f"{(box.get('peak_memory_bytes') or 0) / 2**20:.0f} MB"
             + ("; it hit the memory limit" if box.get("memory_limit_hit") else "")
-            + f"; the judge (grade_one's own process) peak memory {first.get('judge_peak_memory_bytes', 0) / 2**20:.0f} MB"
+            + f"; the judge's peak memory (its own sandbox) {first.get('judge_peak_memory_bytes', 0) / 2**20:.0f} MB"
         )
         slowest = sorted(
             (
