@@ -162,7 +162,12 @@ def grade(
     # Reading nbgrader_config.py imports nbgrader (seconds): ``tools.grade autograde`` reads it once for the class.
     timeout = (lambda cell: uniform_timeout) if uniform_timeout else cell_timeout(course)[0]
     job, exercises, errors = plan_student(student, assignments, course, timeout, run_experiments)
-    plan = records.JudgePlan(exercises=exercises, call_timeout=call_timeout, wall_seconds=limits.wall_seconds)
+    plan = records.JudgePlan(
+        exercises=exercises,
+        call_timeout=call_timeout,
+        wall_seconds=limits.wall_seconds,
+        notebooks=[nb.file for nb in job.notebooks],
+    )
     result, report, faults = run_and_judge(job, plan, limits, judge_limits, sandboxed)
     notebooks = {key: records.NotebookResult(error=why) for key, why in errors.items()}
     runs = {run.file: run.cells for run in result.runs} if result else {}

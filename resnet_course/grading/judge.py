@@ -62,8 +62,9 @@ class Channel:
         self.requests, self.reader = requests, wire.Reader(responses) if responses is not None else None
         self.ids, self.dead = itertools.count(), None
 
-    def runs(self, timeout: float) -> list:
-        """The sandbox's ``NotebookRun`` records, up to its ``Ready`` (what it sent before it ended, if it did)."""
+    def runs(self, timeout: float, expected: set[str]) -> list:
+        """The sandbox's ``NotebookRun`` records of the ``expected`` notebooks, up to its ``Ready`` (what it sent
+        before it ended, if it did); a run of another notebook, or a second one, ends the channel."""
         deadline, runs = time.monotonic() + timeout, []
         try:
             while True:
@@ -72,7 +73,10 @@ class Channel:
                     return runs
                 if frame.kind != "run":
                     raise wire.WireError(f"a {frame.kind!r} message before the notebooks finished")
-                runs.append(records.parse(records.NotebookRun, frame.body))
+                run = records.parse(records.NotebookRun, frame.body)
+                if run.file not in expected or any(r.file == run.file for r in runs):
+                    raise wire.WireError(f"a run of a notebook it was not given, or twice: {run.file[:100]!r}")
+                runs.append(run)
         except (wire.WireError, records.RecordError, OSError) as exc:
             self.dead = f"the notebooks did not finish running: {exc}"
             return runs
@@ -265,7 +269,7 @@ def run(plan, requests: int, responses: int) -> records.JudgeResult:
     channel = Channel(requests, responses)
     warming = threading.Thread(target=warm_up, daemon=True)
     warming.start()
-    runs = channel.runs(plan.wall_seconds + 5)
+    runs = channel.runs(plan.wall_seconds + 5, set(plan.notebooks) | {item.notebook for item in plan.exercises})
     warming.join()
     verdicts: dict = {}
     for item in plan.exercises:

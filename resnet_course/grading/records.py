@@ -175,6 +175,7 @@ class JudgePlan:
     exercises: list[Exercise]
     call_timeout: float
     wall_seconds: float
+    notebooks: list[str] = field(default_factory=list)  # the job's notebooks, whose runs the judge accepts
 
 
 @dataclass(frozen=True)
