@@ -37,3 +37,25 @@ def processes_of_uids(uids: tuple[int, int]) -> list[str]:
         if uids[0] <= uid < uids[1]:
             left.append(status.parent.name)
     return left
+
+
+def grade_step(course, *args: str, env: dict | None = None, timeout: float = 3600) -> tuple[int, str]:
+    """``python -m tools.grade --course <course> <args>`` as the Makefile runs it (in fast mode only through
+    NBGRADER_EXECUTION, as nbgrader sets it); its exit status and what it printed."""
+    import subprocess
+    import sys
+
+    from tools.notebooks import ROOT
+    from tools.release import nbgrader_env
+
+    full = nbgrader_env(**(env or {}))
+    full.pop("RESNET_COURSE_FAST", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.grade", "--course", str(course), *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout + proc.stderr

@@ -18,7 +18,6 @@ import re
 import secrets
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import nbformat
 import pytest
 
 from resnet_course.catalogue.hostile import CANARY_FILE, HOSTILE_FILES, SHELL_NAME
-from tests.needs_sandbox import SANDBOX, own_uids, processes_of_uids
+from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
-from tools.release import nbgrader_env, stage_course
+from tools.release import stage_course
 
 pytestmark = SANDBOX
 
@@ -89,19 +88,9 @@ def course(tmp_path_factory):
     (canary / CANARY_FILE).chmod(0o600)
     uids = own_uids()  # this run's sandboxes' uids: what they leave is told from another grading's
     stage_course(root)
-    env = nbgrader_env()
-    env.pop("RESNET_COURSE_FAST", None)
 
     def step(*args):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tools.grade", "--course", str(root), *args],
-            cwd=ROOT,
-            env=dict(env, RESNET_GRADING_UIDS=f"{uids[0]}:{uids[1] - uids[0]}"),
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        return proc.returncode, proc.stdout + proc.stderr
+        return grade_step(root, *args, env={"RESNET_GRADING_UIDS": f"{uids[0]}:{uids[1] - uids[0]}"})
 
     assert step("release")[0] == 0
     path = next(p for p in source_notebooks() if p.parent.name == ASSIGNMENT)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -24,10 +22,10 @@ import pytest
 
 from resnet_course.catalogue.adversarial import ADVERSARIES, SANDBOX_PROBE_PORT_ENV
 from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
-from tests.needs_sandbox import SANDBOX, own_uids, processes_of_uids
+from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
-from tools.release import nbgrader_env, stage_course
+from tools.release import stage_course
 
 pytestmark = SANDBOX
 
@@ -84,19 +82,9 @@ def course(tmp_path_factory):
     canary.chmod(0o700)
     canaries_before = canaries(canary)
     stage_course(root)
-    env = nbgrader_env()
-    env.pop("RESNET_COURSE_FAST", None)
 
     def step(*args, extra_env=None):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tools.grade", "--course", str(root), *args],
-            cwd=ROOT,
-            env=dict(env, **(extra_env or {})),
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        return proc.returncode, proc.stdout + proc.stderr
+        return grade_step(root, *args, env=extra_env)
 
     assert step("release")[0] == 0
     path = next(p for p in source_notebooks() if p.parent.name == ASSIGNMENT)

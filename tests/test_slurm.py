@@ -11,17 +11,16 @@ the host's deadline are named, with no results file scored.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
 from resnet_course.catalogue.adversarial import ADVERSARIES
 from resnet_course.grading import engines, sandbox
+from tests.needs_sandbox import grade_step
 from tools import grade, slurm_cluster
-from tools.notebooks import ROOT, exercises, source_notebooks
-from tools.release import nbgrader_env, stage_course
+from tools.notebooks import exercises, source_notebooks
+from tools.release import stage_course
 
 try:
     sandbox.check_available()
@@ -54,19 +53,9 @@ def graded(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("slurm_course")
     stage_course(root)
-    env = nbgrader_env()
-    env.pop("RESNET_COURSE_FAST", None)
 
     def step(*args, extra_env=None):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tools.grade", "--course", str(root), *args],
-            cwd=ROOT,
-            env=dict(env, **(extra_env or {})),
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        return proc.returncode, proc.stdout + proc.stderr
+        return grade_step(root, *args, env=extra_env, timeout=900)
 
     assert step("release")[0] == 0
     path = next(p for p in source_notebooks() if p.parent.name == ASSIGNMENT)
