@@ -31,6 +31,7 @@ import pytest
 
 from resnet_course.catalogue.hostile import HOSTILE_MARKDOWN, HOSTILE_MARKER, HOSTILE_PAGES, HOSTILE_PROBE_PORT
 from resnet_course.grading import sandbox
+from tests.needs_sandbox import grade_step
 from tests.test_browser import _free_port, _missing, browser  # noqa: F401 - the browser fixture
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
@@ -82,18 +83,9 @@ class Listener:
 
 
 def _step(root: Path, *args) -> str:
-    env = nbgrader_env()
-    env.pop("RESNET_COURSE_FAST", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tools.grade", "--course", str(root), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert proc.returncode == 0, f"tools.grade {' '.join(args)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
+    status, text = grade_step(root, *args)
+    assert status == 0, f"tools.grade {' '.join(args)} failed:\n{text[-6000:]}"
+    return text
 
 
 @pytest.fixture(scope="module")

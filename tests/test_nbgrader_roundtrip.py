@@ -25,7 +25,7 @@ import pytest
 from resnet_course.catalogue.adversarial import ADVERSARIES as CATALOGUE
 from resnet_course.catalogue.adversarial import EVERY, FIRST
 from resnet_course.catalogue.hostile import HOSTILE_LIBRARY
-from tests.needs_sandbox import own_uids, processes_of_uids
+from tests.needs_sandbox import grade_step, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, nbgrader_meta, read, solution_source, solved, source_notebooks
 from tools.release import assignments, compare, nbgrader_env, stage_course
@@ -55,17 +55,7 @@ UIDS = own_uids()  # the uids of this course's sandboxes: what they leave is tol
 
 def run_step(course: Path, *args: str) -> tuple[int, str]:
     """``python -m tools.grade --course <course> <args>``, as the Makefile runs it."""
-    env = nbgrader_env(RESNET_GRADING_UIDS=f"{UIDS[0]}:{UIDS[1] - UIDS[0]}")
-    env.pop("RESNET_COURSE_FAST", None)  # autograde must follow NBGRADER_EXECUTION alone
-    proc = subprocess.run(
-        [sys.executable, "-m", "tools.grade", "--course", str(course), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
+    return grade_step(course, *args, env={"RESNET_GRADING_UIDS": f"{UIDS[0]}:{UIDS[1] - UIDS[0]}"})
 
 
 def targets(adversary, names: list[str]) -> list[str]:

@@ -324,7 +324,7 @@ class ImportSandboxRun(NbGraderPreprocessor):
                 )
             else:
                 cell.outputs = _clean_outputs(by_id.get(cell.get("id")))
-            if first and notices:  # what the grader refused in the submission, where the student reads first
+            if first and notices:  # a notebook the grader could not read: said where the student reads first
                 text = "".join(f"grader: {line}\n" for line in notices)
                 cell.outputs.insert(0, new_output("stream", name="stdout", text=text))
             first = False

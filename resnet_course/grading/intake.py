@@ -163,13 +163,8 @@ def _walk_assignment(student: _Student, assignment: str, fd: int, rel: str, dept
         def refuse(reason: str, path: str = path) -> None:
             student.refusals.append(Refusal(student.name, assignment, f"{assignment}/{path}", reason))
 
-        if not NAME.match(name):
-            refuse("a name the grader does not accept (letters, digits, '.', '_', '-'; at most 100 characters)")
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            refuse(f"cannot be read ({type(exc).__name__})")
+        st = _named_entry(entry, refuse)
+        if st is None:
             continue
         if stat.S_ISDIR(st.st_mode):
             if depth >= limits.depth:
@@ -206,6 +201,19 @@ def _walk_assignment(student: _Student, assignment: str, fd: int, rel: str, dept
         )
 
 
+def _named_entry(entry, refuse):
+    """The entry's own status (a link is not followed), or None once refused: a name the grader does not accept,
+    or an entry that cannot be read."""
+    if not NAME.match(entry.name):
+        refuse("a name the grader does not accept (letters, digits, '.', '_', '-'; at most 100 characters)")
+        return None
+    try:
+        return entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        refuse(f"cannot be read ({type(exc).__name__})")
+        return None
+
+
 def _valid_timestamp(data: bytes) -> bool:
     try:
         from nbgrader.utils import parse_utc
@@ -227,13 +235,8 @@ def _walk_student(name: str, fd: int, limits: Limits) -> _Student:
         def refuse(reason: str, assignment=assignment, path: str = entry.name) -> None:
             student.refusals.append(Refusal(name, assignment, path, reason))
 
-        if not NAME.match(entry.name):
-            refuse("a name the grader does not accept (letters, digits, '.', '_', '-'; at most 100 characters)")
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            refuse(f"cannot be read ({type(exc).__name__})")
+        st = _named_entry(entry, refuse)
+        if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode):
             refuse(f"{_kind(st.st_mode)}, not an assignment folder (submitted/<student>/<assignment>/)")

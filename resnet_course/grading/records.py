@@ -202,5 +202,4 @@ class StudentResults:
     sandbox: dict[str, typing.Any]
     seconds: float
     judge_peak_memory_bytes: int = 0
-    notices: dict[str, list[str]] = field(default_factory=dict)  # assignment -> what the student must be told
     faults: list[str] = field(default_factory=list)  # grader faults (not the student's): autograde fails on them
