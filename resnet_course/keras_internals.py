@@ -2,8 +2,8 @@
 
 The course reads the functional graph (``_keras_history``, ``_inbound_nodes``), builds
 reference blocks with ``keras.applications``' own code (``keras.src.applications.resnet``),
-records the models Keras's ResNet builder makes, and finds the folder ``KERAS_HOME``
-points to.
+records the models Keras's ResNet builder makes, finds the folder ``KERAS_HOME``
+points to, and creates variables at zero where their values are about to be replaced.
 """
 
 from __future__ import annotations
@@ -111,6 +111,32 @@ def keras_home() -> Path:
     from keras.src.backend import config as keras_config
 
     return Path(keras_config.keras_home())
+
+
+@contextmanager
+def zero_initialised():
+    """Variables created inside start at zero instead of drawing from their initializers.
+
+    For a model rebuilt from its configuration whose weights are set right after (or copied in from
+    a reference): a ResNet-50's 23 million random draws are about a third of its rebuilding. The
+    layers' configurations keep their initializers; a seed generator's state keeps its own value.
+    Not thread-safe: no other thread may create variables meanwhile.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import core
+
+    original = core.Variable._initialize_with_initializer
+
+    def zeros(self, initializer):
+        if "seed_generator" in str(getattr(self, "name", "")):
+            return original(self, initializer)
+        self._initialize(lambda: tf.zeros(self._shape, dtype=self._dtype))
+
+    core.Variable._initialize_with_initializer = zeros
+    try:
+        yield
+    finally:
+        core.Variable._initialize_with_initializer = original
 
 
 @contextmanager

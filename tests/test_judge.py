@@ -103,3 +103,29 @@ def test_a_wrong_change_in_place_crosses_the_boundary(entry, tmp_path, monkeypat
     verdict = judge.judge(LocalChannel(tmp_path, {entry.exercise: build(entry)}), "nb", entry.exercise)
     assert not verdict["passed"], verdict["message"]
     assert GENERAL_MESSAGE.get(entry.id, entry.message) in verdict["message"], verdict["message"]
+
+
+def test_a_model_crosses_with_its_weights_and_without_them_only_when_asked():
+    """``Proxy.architecture`` (the ResNet50 check copies the reference's weights in): the model comes back at zero,
+    with its configuration; a model that comes without weights where they were asked for is refused; a model
+    with weights comes back with exactly them (its variables made at zero first), a dropout's seed state its own."""
+    import keras
+    import numpy as np
+
+    from resnet_course.grading import codec
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dropout(0.5, seed=7)(keras.layers.Dense(4)(inp)))
+    full, bare = wire.Blobs(), wire.Blobs()
+    with_weights, without = codec.encode(model, full), codec.encode(model, bare, weights=False)
+    copy = codec.decode(with_weights, full)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), model.get_weights()))
+    seeds = [np.asarray(v) for m in (model, copy) for v in m.variables if "seed_generator" in v.path]
+    assert len(seeds) == 2 and np.array_equal(seeds[0], seeds[1])
+    shape = codec.decode(without, bare, architecture=True)
+    layers = [(type(layer).__name__, [tuple(w.shape) for w in layer.weights]) for layer in model.layers]
+    assert [(type(layer).__name__, [tuple(w.shape) for w in layer.weights]) for layer in shape.layers] == layers
+    assert not any(np.any(w) for w in shape.get_weights())
+    with pytest.raises(codec.Refused, match="without its weights"):
+        codec.decode(without, bare)

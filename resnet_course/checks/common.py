@@ -38,6 +38,13 @@ def time_limits(**seconds: float):
         _LIMITS.reset(token)
 
 
+def architecture_of(target):
+    """``target`` for a check that copies weights of its own into every layer of the model it returns: in the
+    sandboxed grader the student's function whose models come back without their weights (``grading.judge``'s
+    ``Proxy.architecture``: a ResNet-50's 94 MB need not cross), in the learner's kernel the function itself."""
+    return getattr(target, "architecture", target)
+
+
 def lazy_keras():
     import keras
 

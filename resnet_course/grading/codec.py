@@ -52,15 +52,15 @@ def _is_keras_tensor(value) -> bool:
         return False
 
 
-def encode(value, blobs: Blobs, inputs: list | None = None):
+def encode(value, blobs: Blobs, inputs: list | None = None, weights: bool = True):
     """``value`` as JSON-able data; its binary parts go to ``blobs``. ``inputs``: the spec inputs a symbolic
-    result hangs on."""
+    result hangs on. ``weights=False``: a model goes as its architecture only (the judge asked for no more)."""
     if value is None or isinstance(value, (bool, int, float, str)) and type(value) in (bool, int, float, str):
         return {"t": "py", "v": value}
     if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
-        return {"t": type(value).__name__, "v": [encode(v, blobs, inputs) for v in value]}
+        return {"t": type(value).__name__, "v": [encode(v, blobs, inputs, weights) for v in value]}
     if type(value) is dict and all(isinstance(k, str) for k in value):
-        return {"t": "dict", "v": {k: encode(v, blobs, inputs) for k, v in value.items()}}
+        return {"t": "dict", "v": {k: encode(v, blobs, inputs, weights) for k, v in value.items()}}
     if isinstance(value, np.ndarray):
         sub = (
             None
@@ -95,7 +95,7 @@ def encode(value, blobs: Blobs, inputs: list | None = None):
             return {"t": "spec", "shape": list(value.shape[1:]), "dtype": str(value.dtype), "name": value.name}
         return _encode_graph(value, blobs, inputs)
     if isinstance(value, keras.Model):
-        return dict(_save_model(value, blobs), t="model")
+        return dict(_save_model(value, blobs, weights), t="model")
     if (
         type(value).__name__ in ("EagerTensor", "Tensor", "ResourceVariable", "Variable")
         or hasattr(value, "numpy")
@@ -113,11 +113,14 @@ def _encode_graph(value, blobs: Blobs, inputs: list):
     return dict(_save_model(model, blobs), t="graph", inputs=used)
 
 
-def _save_model(model, blobs: Blobs) -> dict:
-    """A model as two blobs and plain data: its configuration (JSON), its weights (``.npz``, no pickle), its
-    compile settings (when compiled). What ``model.save`` writes, in about a third of the time both ways."""
+def _save_model(model, blobs: Blobs, weights: bool = True) -> dict:
+    """A model as two blobs and plain data: its configuration (JSON), its weights (``.npz``, no pickle; none
+    with ``weights=False``), its compile settings (when compiled). What ``model.save`` writes, in about a third
+    of the time both ways."""
     keras = _keras()
     config = blobs.put(".json", json.dumps(keras.saving.serialize_keras_object(model)).encode())
+    if not weights:
+        return {"config": config, "weights": None, "compile": _compile_settings(model)}
     out = io.BytesIO()
     np.savez(out, *[np.asarray(w) for w in model.get_weights()])
     weights = blobs.put(".npz", out.getvalue())
@@ -241,10 +244,12 @@ def _subclass(name: str):
     return type(str(name)[:60] or "ndarray_subclass", (np.ndarray,), {})
 
 
-def decode(data, blobs: Blobs, inputs: list | None = None, safe: bool = True):
+def decode(data, blobs: Blobs, inputs: list | None = None, safe: bool = True, architecture: bool = False):
     """The value ``data`` describes. ``inputs``: the caller's symbolic inputs (a graph result is re-wired onto them).
 
-    ``safe`` (the judge): models load in safe mode and an unknown kind is refused.
+    ``safe`` (the judge): models load in safe mode and an unknown kind is refused. ``architecture``: the caller
+    asked for models without their weights; they come with zeros (what a check copies in replaces them). A model
+    without weights is refused otherwise.
     """
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
         raise Refused(f"not an encoded value: {str(data)[:80]}")
@@ -255,10 +260,10 @@ def decode(data, blobs: Blobs, inputs: list | None = None, safe: bool = True):
             raise Refused("a plain value of another type")
         return value
     if kind in ("tuple", "list"):
-        values = [decode(v, blobs, inputs, safe) for v in data.get("v", [])]
+        values = [decode(v, blobs, inputs, safe, architecture) for v in data.get("v", [])]
         return tuple(values) if kind == "tuple" else values
     if kind == "dict":
-        return {str(k): decode(v, blobs, inputs, safe) for k, v in dict(data.get("v", {})).items()}
+        return {str(k): decode(v, blobs, inputs, safe, architecture) for k, v in dict(data.get("v", {})).items()}
     if kind == "array":
         array = _load_array(blobs, data.get("f"))
         sub = data.get("sub")
@@ -278,7 +283,7 @@ def decode(data, blobs: Blobs, inputs: list | None = None, safe: bool = True):
         shape = tuple(None if s is None else int(s) for s in data["shape"])
         return keras.Input(shape, dtype=str(data.get("dtype", "float32")))
     if kind == "model":
-        return _load_model(blobs, data, safe)
+        return _load_model(blobs, data, safe, architecture)
     if kind == "graph":
         model = _load_model(blobs, data, safe)
         used = [inputs[int(i)] for i in data.get("inputs", [])]
@@ -306,16 +311,19 @@ def _decode_initializer(data):
     return cls
 
 
-def _load_model(blobs: Blobs, data: dict, safe: bool):
-    """The model ``_save_model`` wrote: rebuilt from its configuration in safe mode (no code from the data runs)."""
+def _load_model(blobs: Blobs, data: dict, safe: bool, architecture: bool = False):
+    """The model ``_save_model`` wrote: rebuilt from its configuration in safe mode (no code from the data runs),
+    its variables created at zero and then given the weights sent (none with ``architecture``)."""
     import contextlib
 
-    from resnet_course.keras_internals import safe_mode
+    from resnet_course.keras_internals import safe_mode, zero_initialised
 
     keras = _keras()
+    if data.get("weights") is None and not architecture:
+        raise Refused("a model without its weights")
     try:
         config = json.loads(_blob(blobs, data.get("config")).decode())
-        with safe_mode() if safe else contextlib.nullcontext():
+        with safe_mode() if safe else contextlib.nullcontext(), zero_initialised():
             model = keras.saving.deserialize_keras_object(config, custom_objects=_course_objects(), safe_mode=safe)
     except Refused:
         raise
@@ -327,11 +335,12 @@ def _load_model(blobs: Blobs, data: dict, safe: bool):
         ) from None
     if not isinstance(model, keras.Model):
         raise Refused("a model's configuration that does not describe a Keras model")
-    weights = _load_arrays(blobs, data.get("weights"))
-    try:
-        model.set_weights(weights)
-    except ValueError as exc:
-        raise Refused(f"weights that do not fit the model ({str(exc)[:200]})") from None
+    if not architecture:  # else the caller copies weights in
+        weights = _load_arrays(blobs, data.get("weights"))
+        try:
+            model.set_weights(weights)
+        except ValueError as exc:
+            raise Refused(f"weights that do not fit the model ({str(exc)[:200]})") from None
     if data.get("compile"):
         _compile(model, data["compile"], safe)
     return model

@@ -81,7 +81,7 @@ class Channel:
             self.dead = f"the notebooks did not finish running: {exc}"
             return runs
 
-    def call(self, notebook: str, name: str, args, kwargs, timeout: float):
+    def call(self, notebook: str, name: str, args, kwargs, timeout: float, weights: bool = True):
         if self.dead:
             raise SandboxGone(self.dead)
         number = next(self.ids)
@@ -99,6 +99,7 @@ class Channel:
             "timeout": timeout,
             "args": [enc(a) for a in args],
             "kwargs": {k: enc(v) for k, v in kwargs.items()},
+            "weights": weights,
         }
         reply, reply_blobs = self.send(request, blobs, timeout)
         return reply, reply_blobs, [v for v in inputs if v is not None], list(args) + list(kwargs.values())
@@ -132,14 +133,24 @@ def _exception(name: str, message: str) -> BaseException:
 
 
 class Proxy:
-    """Stands for the student's function ``name`` of ``notebook`` in the checks."""
+    """Stands for the student's function ``name`` of ``notebook`` in the checks.
 
-    def __init__(self, channel: Channel, notebook: str, name: str, timeout: float = 300.0):
+    ``architecture``: the same function, whose models come back without their weights (at zero), for a check
+    that copies weights of its own into them (``checks.common.architecture_of``).
+    """
+
+    def __init__(self, channel: Channel, notebook: str, name: str, timeout: float = 300.0, weights: bool = True):
         self.channel, self.notebook, self.__name__, self.timeout = channel, notebook, name, timeout
-        self.__qualname__ = name
+        self.__qualname__, self.weights = name, weights
+
+    @property
+    def architecture(self) -> "Proxy":
+        return Proxy(self.channel, self.notebook, self.__name__, self.timeout, weights=False)
 
     def __call__(self, *args, **kwargs):
-        reply, blobs, inputs, originals = self.channel.call(self.notebook, self.__name__, args, kwargs, self.timeout)
+        reply, blobs, inputs, originals = self.channel.call(
+            self.notebook, self.__name__, args, kwargs, self.timeout, self.weights
+        )
         return self._result(reply, blobs, inputs, originals)
 
     def _result(self, reply, blobs, inputs, originals):
@@ -159,7 +170,7 @@ class Proxy:
                 )
             raise _exception(reply.error, message)
         try:
-            result = codec.decode(reply.result, blobs, inputs, safe=True)
+            result = codec.decode(reply.result, blobs, inputs, safe=True, architecture=not self.weights)
             models = [o for o in originals if _is_model(o)]
             for original, state in zip(models, reply.states):
                 codec.apply_state(original, state, blobs)

@@ -138,6 +138,7 @@ class Call:
     timeout: float
     args: list[dict[str, typing.Any]]  # codec data (validated by codec.decode)
     kwargs: dict[str, dict[str, typing.Any]]
+    weights: bool = True  # False: a model the function returns goes back as its architecture only
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ def call(function, request: dict, cap: int, blobs=None, out=None) -> dict:
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.stdout, sys.stderr = old
     try:
-        encoded = codec.encode(result, sent, inputs or None)
+        encoded = codec.encode(result, sent, inputs or None, weights=request.get("weights") is not False)
         states = [codec.encode_state(m, old, sent) for m, old in zip(models, before)]
     except Exception as exc:  # noqa: BLE001
         return {
