@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from ..exercise import Exercise
 from ..expected import fresh_seed
 from ..harness import call_learner, describe, expect, failure, guarded, passed, short
-from .common import close, expect_unchanged, lazy_keras, limit
+from .common import close, expect_unchanged, lazy_keras, limit, one_training_step
 
 # =========================================================================== BatchNorm
 # (input shape, momentum, epsilon); the expected values come from keras.layers.BatchNormalization itself.
@@ -244,13 +242,7 @@ def _check_freeze(ex, target, seed):
            "a BatchNormalization layer with trainable=False always uses its moving statistics")
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     kernel = np.array(others[0].weights[0].numpy(), copy=True)
-    tf_logger = logging.getLogger("tensorflow")     # a notebook that fits many models gets retracing warnings
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        model.fit(x, rng.normal(0, 1, (4, 3)), epochs=1, batch_size=4, verbose=0)
-    finally:
-        tf_logger.setLevel(level)
+    one_training_step(model, x, rng.normal(0, 1, (4, 3)))
     moved = [bn.name for (bn, _), a, b in zip(bns, before, _bn_state(bns)) if not np.allclose(a, b)]
     expect(not moved, ex, "fit after freezing changes no BatchNorm weight (gamma, beta, moving statistics)",
            "no change", f"{moved} changed", "set trainable = False on the layer itself")

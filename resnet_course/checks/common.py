@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from contextlib import contextmanager
 
 import numpy as np
@@ -197,3 +198,17 @@ def expect_unchanged(ex, before, after, names):
                           f"{name} was modified in place",
                           f"build new arrays (new = {name} + ...) instead of changing an argument in place "
                           f"({name} += ..., {name}[...] = ...)")
+
+
+def one_training_step(model, x, y):
+    """One training step of ``model`` on ``x``, run eagerly: the same weights train as in a compiled step, without
+    the seconds of tracing one (the model's own ``run_eagerly`` is put back)."""
+    tf_logger = logging.getLogger("tensorflow")     # a notebook that fits many models gets retracing warnings
+    level, eager = tf_logger.level, model.run_eagerly
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        model.run_eagerly = True
+        model.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
+    finally:
+        model.run_eagerly = eager
+        tf_logger.setLevel(level)

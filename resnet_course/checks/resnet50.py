@@ -11,7 +11,7 @@ from ..expected import fresh_seed, load_fixtures
 from ..graph import chain_back, chain_text, kind, kinds_with_fused
 from ..guard import expect_untampered
 from ..harness import call_learner, expect, failure, guarded, passed, short
-from ..keras_internals import producer, recording_keras_resnets, walk_nodes
+from ..keras_internals import producer, recording_keras_resnets, walk_nodes, zero_initialised
 from ..paths import FIXTURES
 from ..weights import copy_weights
 from .common import TOLERANCE, architecture_of, close, expect_model, lazy_keras, limit, randomize
@@ -165,7 +165,8 @@ def _check_resnet_structure(ex, model, input_shape, classes):
 
 def _reference_resnet(input_shape, classes, seed):
     keras = lazy_keras()
-    reference = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=classes)
+    with zero_initialised():  # randomize sets every weight
+        reference = keras.applications.ResNet50(weights=None, input_shape=tuple(input_shape), classes=classes)
     randomize(reference, np.random.default_rng(seed))
     return reference
 

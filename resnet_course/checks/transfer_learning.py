@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from ..exercise import Exercise
 from ..expected import fresh_seed
 from ..graph import chain_text, fused_activation, kind
 from ..harness import call_learner, expect, guarded, passed, short
-from ..keras_internals import residual_block_v1
-from .common import BN_EPSILON, close, expect_model, lazy_keras, limit, randomize
+from ..keras_internals import residual_block_v1, zero_initialised
+from .common import BN_EPSILON, close, expect_model, lazy_keras, limit, one_training_step, randomize
 
 # =========================================================================== transfer learning
 # load_pretrained: the learner's ResNet50 receives the weights of a headless keras.applications.ResNet50.
@@ -19,16 +17,6 @@ PRETRAINED_CONFIGS = [((64, 64, 3), 4)]        # (input shape, classes of the ne
 TRANSFER_HEADS = [dict(units=16, dropout=0.3, l2=1e-3, learning_rate=3e-3),
                   dict(units=8, dropout=0.5, l2=0.0, learning_rate=1e-3)]
 FINE_TUNE_CONFIGS = [(1, 3e-4), (2, 2e-5)]     # (stages to unfreeze, learning rate of phase 2)
-
-
-def _quiet_fit(model, x, y):
-    tf_logger = logging.getLogger("tensorflow")     # a notebook that fits many models gets retracing warnings
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        model.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
-    finally:
-        tf_logger.setLevel(level)
 
 
 def _all_sublayers(model):
@@ -43,7 +31,8 @@ def _check_load_pretrained(ex, target, input_shape, classes, seed):
     keras = lazy_keras()
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
-    reference = keras.applications.ResNet50(weights=None, include_top=False, input_shape=input_shape)
+    with zero_initialised():  # randomize sets every weight
+        reference = keras.applications.ResNet50(weights=None, include_top=False, input_shape=input_shape)
     randomize(reference, rng)
     before = [np.array(w) for w in reference.get_weights()[:4]]
     model = call_learner(ex, target, reference, classes, timeout=limit('model'))
@@ -218,7 +207,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     # Behaviour: fit trains the head and leaves the base alone.
     state = [np.array(w) for w in base.weights]
     head_kernel = np.array(denses[-1].kernel)
-    _quiet_fit(model, x, np.eye(classes)[rng.integers(0, classes, len(x))])
+    one_training_step(model, x, np.eye(classes)[rng.integers(0, classes, len(x))])
     changed = [w.path for w, a in zip(base.weights, state) if not np.array_equal(np.array(w), a)]
     expect(not changed, ex, "phase 1: fit changes no weight of the base (moving statistics included)", "no change",
            f"{len(changed)} changed (e.g. {changed[0] if changed else ''})",
