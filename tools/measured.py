@@ -1,0 +1,122 @@
+"""Measured numbers in learner text, resolved against the committed results files.
+
+A number a run measures may appear in a notebook's markdown only with a marker right after it, an HTML
+comment that students do not see::
+
+    about 97 s<!-- results: fast seconds -->
+    **98.3 %**<!-- results: full test_accuracy -->
+
+``fast`` or ``full`` names ``docs/results-<mode>.json`` (written by ``tools.run_course``); the key is
+``seconds`` (the notebook's own run time there) or the name of the metric the notebook reported with
+``resnets_utils.report_metric``. ``python -m tools.measured`` (and tests/test_prose.py) lists every marked
+number that no longer says what its results file says: times must be within a factor of 1.5 ("about"), other
+numbers equal to the recorded value at the precision they are written with (a percentage against a fraction).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .notebooks import ROOT, source_notebooks
+
+MARKER = re.compile(
+    r"(?P<number>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>%|s|seconds|minutes?)?\**\s*<!--\s*results:\s*(?P<mode>fast|full)\s+"
+    r"(?P<key>\w+)\s*-->"
+)
+LOOSE = re.compile(r"<!--\s*results:")
+TIME_FACTOR = 1.5  # a stated time ("about N s") may be this much off its measurement either way
+
+
+@dataclass(frozen=True)
+class Claim:
+    notebook: str  # e.g. "06_transfer_learning/transfer_learning.ipynb"
+    cell: int
+    text: str  # the number as written, with its unit
+    mode: str
+    key: str
+    value: float  # in seconds for times, as a fraction for percentages
+
+
+def claims(path: Path) -> tuple[list[Claim], list[str]]:
+    """The marked numbers of a notebook's markdown, and the markers that mark no number."""
+    name = f"{path.parent.name}/{path.name}"
+    found, broken = [], []
+    for i, cell in enumerate(nbformat.read(str(path), as_version=4).cells):
+        if cell.cell_type != "markdown":
+            continue
+        matches = list(MARKER.finditer(cell.source))
+        if len(matches) != len(LOOSE.findall(cell.source)):
+            broken.append(f"{name} cell {i}: a results marker without a number right before it")
+        for m in matches:
+            number, unit = float(m["number"].replace(",", "")), m["unit"] or ""
+            value = number * 60 if unit.startswith("minute") else number / 100 if unit == "%" else number
+            found.append(Claim(name, i, m.group(0).split("<!--")[0].strip(), m["mode"], m["key"], value))
+    return found, broken
+
+
+def recorded(mode: str, root: Path = ROOT) -> dict:
+    """``{notebook: {"seconds": s, <metric>: value}}`` from ``docs/results-<mode>.json`` ({} without one)."""
+    path = root / "docs" / f"results-{mode}.json"
+    if not path.is_file():
+        return {}
+    out = {}
+    for entry in json.loads(path.read_text(encoding="utf-8")).get("notebooks", []):
+        values = {"seconds": float(entry["seconds"])}
+        name, _, value = str(entry.get("key_metric", "")).partition(" = ")
+        if value:
+            values[name.strip()] = float(value)
+        out[entry["notebook"]] = values
+    return out
+
+
+def _decimals(text: str) -> int:
+    number = re.match(r"[\d,]*(?:\.(\d+))?", text.replace(" ", ""))
+    return len(number.group(1) or "") if number else 0
+
+
+def stale(claim: Claim, results: dict) -> str:
+    """What is wrong with ``claim`` against ``results`` (``recorded(claim.mode)``), or ""."""
+    where = f"{claim.notebook} cell {claim.cell}: {claim.text!r} ({claim.mode} {claim.key})"
+    values = results.get(claim.notebook)
+    if values is None:
+        return f"{where}: docs/results-{claim.mode}.json has no entry for the notebook"
+    if claim.key not in values:
+        return f"{where}: docs/results-{claim.mode}.json records {sorted(values)} for the notebook, not {claim.key!r}"
+    measured = values[claim.key]
+    if claim.key == "seconds":
+        if not measured / TIME_FACTOR <= claim.value <= measured * TIME_FACTOR:
+            return f"{where}: measured {measured:g} s"
+        return ""
+    scale = 100 if claim.text.endswith("%") else 1
+    decimals = _decimals(claim.text)
+    if round(measured * scale, decimals) != round(claim.value * scale, decimals):
+        return f"{where}: measured {measured * scale:.{decimals + 2}f}"
+    return ""
+
+
+def problems(paths=None, root: Path = ROOT) -> list[str]:
+    """Every stale or broken marker of ``paths`` (the source notebooks by default)."""
+    results = {mode: recorded(mode, root) for mode in ("fast", "full")}
+    out = []
+    for path in paths or source_notebooks():
+        found, broken = claims(path)
+        out += broken + [p for p in (stale(c, results[c.mode]) for c in found) if p]
+    return out
+
+
+def main() -> int:
+    found = problems()
+    for line in found:
+        print(line)
+    print(f"{len(found)} stale or broken measured numbers" if found else "every marked number matches its results file")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
