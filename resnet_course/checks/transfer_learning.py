@@ -90,7 +90,8 @@ def _probe_pretrained(rng, input_shape=(32, 32, 3), classes=5, widths=(4, 8, 8))
     """A small pretrained-like classifier shaped like ResNet-50: stem, stages of bottleneck blocks, GAP, softmax.
 
     Stage k halves the resolution (except the first), as in ResNet-50, so its layers can be told apart
-    by the size of their outputs. Returns the model with random weights.
+    by the size of their outputs; a max-pool after the stem, as in ResNet-50, puts the stem's convolution
+    at twice the first stage's size, so that it belongs to no stage. Returns the model with random weights.
     """
     keras = lazy_keras()
     L = keras.layers
@@ -99,6 +100,7 @@ def _probe_pretrained(rng, input_shape=(32, 32, 3), classes=5, widths=(4, 8, 8))
     x = L.Conv2D(8, 3, strides=2, padding="same", name=f"stem_conv_{tag}")(inp)
     x = L.BatchNormalization(epsilon=BN_EPSILON, name=f"stem_bn_{tag}")(x)
     x = L.Activation("relu")(x)
+    x = L.MaxPooling2D(3, strides=2, padding="same", name=f"stem_pool_{tag}")(x)
     for k, width in enumerate(widths):
         x = residual_block_v1(x, width, stride=1 if k == 0 else 2, name=f"s{k + 2}_b1_{tag}")
         x = residual_block_v1(x, width, conv_shortcut=False, name=f"s{k + 2}_b2_{tag}")
