@@ -207,9 +207,12 @@ def _arg_repr(value) -> str:
 
 
 def describe(value) -> str:
-    """A short description of what a learner's function returned."""
-    if value is None:
-        return "None"
+    """A short description of what a learner's function returned: a plain value as itself (``True``, ``3``,
+    ``'relu'``), anything else by its type and shape."""
+    if value is None or type(value) in (bool, int, float, str) and len(repr(value)) <= 80:
+        return repr(value)
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():  # a NumPy scalar
+        return f"{value.item()!r} (numpy.{type(value).__name__})"
     shape = getattr(value, "shape", None)
     name = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
     return f"{name} of shape {tuple(shape)}" if shape is not None else name

@@ -6,6 +6,7 @@ import os
 import subprocess
 
 import nbformat
+import pytest
 import tomllib
 
 from tools import check_notebook
@@ -54,6 +55,29 @@ def test_check_reports_a_locked_edit_and_still_runs_the_tests(tmp_path):
     assert "FAIL  identity_block_tests (10 points)" in out and "Conv2d" in out and "in your code, line" in out, out
     assert "Traceback" not in out and "make:" not in out, out
     assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["identity_block.ipynb"]
+
+
+@pytest.mark.parametrize("restorable", [True, False], ids=["copy elsewhere", "unknown notebook"])
+def test_check_never_passes_a_graded_cell_it_did_not_run_as_released(tmp_path, restorable):
+    """A copy saved outside notebooks/ under another name still has its graded cell put back (found by its
+    grade ids); where no source notebook holds it, the changed graded cell counts as failed, not as passed."""
+    nb = solved(RELEASE / "02_identity_block/identity_block.ipynb", SOURCE / "02_identity_block/identity_block.ipynb")
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") == "identity_block_tests":
+            cell.source = 'print("ok")'
+            if not restorable:
+                cell.metadata["nbgrader"]["grade_id"] = "renamed_identity_block_tests"
+    path = tmp_path / "elsewhere" / "my copy.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, str(path))
+    passed, report = check_notebook.check(path)
+    text = "\n".join(report)
+    assert not passed and "1 locked cell(s) were changed" in text, text
+    if restorable:
+        assert "ran with the original cells put back." in text and "all 1 graded cells pass" in text, text
+    else:
+        assert "FAIL  renamed_identity_block_tests (10 points)" in text and "0 of 10 points" in text, text
+        assert "did not run as released" in text and "all 1 graded cells pass" not in text, text
 
 
 def test_make_check_runs_the_check_script():

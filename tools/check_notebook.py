@@ -133,6 +133,21 @@ def put_back_originals(nb, source_path: Path) -> list:
     return left
 
 
+def source_of(nb, path: Path) -> Path:
+    """The source notebook ``nb`` (read from ``path``) was released from: the one of the same assignment folder
+    and name, else the one that holds its graded cells (a copy saved elsewhere, or renamed)."""
+    from .notebooks import source_notebooks
+
+    same = SOURCE / path.parent.name / path.name
+    if same.is_file():
+        return same
+    ids = {nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade")} - {None}
+    for candidate in source_notebooks():
+        if ids and ids <= {nbgrader_meta(c).get("grade_id") for c in read(candidate).cells}:
+            return candidate
+    return same
+
+
 def check(path: Path, config=None) -> tuple[bool, list[str]]:
     """Run one notebook; ``(passed, report lines)``.
 
@@ -144,8 +159,8 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
     total = sum(float(nbgrader_meta(c).get("points", 0)) for c in graded)
     report = []
     changed = changed_locked_cells(nb)
-    release = SOURCE / path.parent.name / path.name
-    target = path
+    release = source_of(nb, path)
+    target, kept = path, []
     if changed:
         report.append(
             f"  {len(changed)} locked cell(s) were changed; the grader puts back the original, so your edit "
@@ -186,7 +201,16 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
         ]
     failed = results.get("failed", [])
     lost = 0.0
-    for item in failed:
+    for cell in kept:  # a changed graded cell that could not be put back did not run as released: it counts as failed
+        if cell in graded:
+            points = float(nbgrader_meta(cell).get("points", 0))
+            lost += points
+            report.append(f"  FAIL  {nbgrader_meta(cell).get('grade_id', '?')} ({points:g} points)")
+            report.append(
+                "        this graded cell was changed and could not be put back, so it did not run as released"
+            )
+    failed = failed + [{} for cell in kept if cell in graded]
+    for item in (f for f in failed if f):
         cell = next((c for c in graded if c.source.strip() == item["source"]), None)
         name = nbgrader_meta(cell).get("grade_id", "?") if cell else "a graded cell"
         points = float(nbgrader_meta(cell).get("points", 0)) if cell else 0.0
