@@ -46,6 +46,7 @@ def _read_split(path: Path, prefix: str):
 
 
 SIGNS_6TO9 = "signs6to9"  # ``load_dataset(name=SIGNS_6TO9)``: the transfer-learning target task (digits 6 to 9)
+DATASET_NAMES = ("signs", SIGNS_6TO9)  # the datasets the course ships
 IMAGE_SIZE = 64  # side of the course's images, in pixels
 RESAMPLE = "LANCZOS"  # Pillow filter used to shrink photos to IMAGE_SIZE (antialiased)
 
@@ -74,6 +75,8 @@ def load_dataset(path=None, name="signs"):
             the message names the file and how to restore it.
     """
     folder = Path(path) if path is not None else DATASET_DIR
+    if path is None and name not in DATASET_NAMES:
+        raise ValueError(f"no dataset named {name!r}: the course ships {', '.join(map(repr, DATASET_NAMES))}")
     X_train, y_train, classes = _read_split(folder / f"train_{name}.h5", "train_set")
     X_test, y_test, test_classes = _read_split(folder / f"test_{name}.h5", "test_set")
     if classes is None:
@@ -172,6 +175,11 @@ def prepare_photo(image, size=IMAGE_SIZE):
 
     img = image if isinstance(image, Image.Image) else Image.open(image)
     steps = [f"read a {img.width}x{img.height} {img.format or 'image'} in mode {img.mode}"]
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16-bit or float grey: Pillow would clip to white
+        mode, values = img.mode, np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(values.max()), 1.0)
+        img = Image.fromarray(np.clip(values / top * 255.0, 0, 255).round().astype(np.uint8), mode="L")
+        steps.append(f"scaled its {mode} values (16-bit or more) to 8 bits")
     orientation = img.getexif().get(0x0112, 1)
     if orientation not in (None, 1):
         img = ImageOps.exif_transpose(img)
@@ -192,6 +200,11 @@ def prepare_photo(image, size=IMAGE_SIZE):
     if side != size:
         img = img.resize((size, size), getattr(Image.Resampling, RESAMPLE))
         steps.append(f"resized it to {size}x{size} with the {RESAMPLE.title()} filter")
+        if side < size:
+            steps.append(
+                f"note: it was enlarged from {side}x{side}, so it holds less detail than the training photos "
+                "and the prediction means less"
+            )
     return np.asarray(img, dtype=np.uint8), steps
 
 
@@ -205,7 +218,16 @@ def convert_to_one_hot(Y, C):
     Returns:
         Array of shape ``(C, m)``; transpose it for Keras, which wants ``(m, C)``.
     """
-    Y = np.asarray(Y).reshape(-1).astype(int)
+    if isinstance(C, bool) or not isinstance(C, (int, np.integer)) or C < 1:
+        raise ValueError(f"C is the number of classes, a whole number of at least 1; got {C!r}")
+    Y = np.asarray(Y)
+    if Y.dtype.kind not in "iu":
+        if Y.dtype.kind != "f" or not np.all(np.isfinite(Y)) or not np.array_equal(Y, np.round(Y)):
+            raise ValueError(
+                f"labels must be whole numbers (integer class indices); got an array of {Y.dtype} "
+                f"such as {Y.reshape(-1)[:3].tolist()}"
+            )
+    Y = Y.reshape(-1).astype(int)
     if Y.size and (Y.min() < 0 or Y.max() >= C):
         raise ValueError(f"labels must lie in [0, {C - 1}], got values from {Y.min()} to {Y.max()}")
     return np.eye(C)[Y].T

@@ -79,6 +79,8 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
     height, width = tuple(model.input_shape[1:3])
     if height != width:
         raise ValueError(f"predict_image expects a model with square inputs, got {height}x{width}")
+    if image is None:
+        raise TypeError("predict_image needs a photo: a file path, a PIL image or an (h, w, 3) array; got None")
     arr = None if isinstance(image, (str, os.PathLike)) or hasattr(image, "getexif") else np.asarray(image)
     if arr is None:
         arr, steps = prepare_photo(image, size=height)
@@ -91,8 +93,19 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
                 f"expected an array of shape ({height}, {width}, 3), got {arr.shape}; "
                 "pass a file path or a PIL image to have it prepared"
             )
+        if arr.dtype != np.uint8 and arr.dtype.kind != "f":
+            raise ValueError(
+                f"expected uint8 pixels in [0, 255] or floats in [0, 1], got an array of {arr.dtype}; "
+                "pass the file path to have it prepared (a 16-bit photo is scaled to 8 bits)"
+            )
+        if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and arr.min() >= 0 and arr.max() <= 255):
+            raise ValueError("expected floats in [0, 1] (or [0, 255]); the array holds values outside them")
         x = arr[None].astype("float32") / (255.0 if arr.dtype == np.uint8 or arr.max() > 1.0 else 1.0)
     probs = np.asarray(model.predict(x, verbose=0))[0]
+    if class_names is not None and len(class_names) != probs.size:
+        raise ValueError(
+            f"class_names has {len(class_names)} names, the model has {probs.size} classes: give one name per class"
+        )
     index = int(np.argmax(probs))
     label = class_names[index] if class_names is not None else index
     if show:

@@ -155,6 +155,16 @@ def refresh_batchnorm_statistics(model, x, batch_size=32, seed=0):
     """
     import keras
 
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+        raise TypeError(f"x must be the training images, an array of shape (m, height, width, channels); got {x!r:.60}")
+    shape = np.shape(x)
+    if len(shape) != len(model.input_shape) or np.asarray(x[:1]).dtype.kind not in "uif":
+        raise ValueError(f"x must be images shaped like the model's input {model.input_shape}, got shape {shape}")
+    if len(x) < batch_size:
+        raise ValueError(
+            f"x holds {len(x)} images, fewer than one batch of {batch_size}: nothing would be refreshed; "
+            "pass the training images (or a smaller batch_size)"
+        )
     layers = [
         layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
     ]

@@ -170,6 +170,45 @@ def test_predict_image_from_array_and_file(tmp_path, capsys):
         ru.predict_image(model, np.zeros((4, 4)), show=False)
 
 
+def test_predict_image_refuses_what_it_cannot_predict_on_and_says_what_it_did(tmp_path, capsys):
+    """No photo, a wrong number of class names, 16-bit pixels in an array: a clear error. A 16-bit PNG is scaled
+    to 8 bits (Pillow alone would turn it white), a tiny photo is enlarged with a note."""
+    from PIL import Image
+
+    model = _tiny_model()
+    with pytest.raises(TypeError, match="needs a photo.*got None"):
+        ru.predict_image(model, None, show=False)
+    image = np.random.default_rng(0).integers(0, 255, (16, 16, 3)).astype(np.uint8)
+    with pytest.raises(ValueError, match="class_names has 2 names, the model has 3 classes"):
+        ru.predict_image(model, image, class_names=["a", "b"], show=False)
+    with pytest.raises(
+        ValueError, match="uint8 pixels in \\[0, 255\\] or floats in \\[0, 1\\], got an array of uint16"
+    ):
+        ru.predict_image(model, image.astype(np.uint16) * 257, show=False)
+    grey = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "deep.png")
+    prepared, steps = ru.prepare_photo(tmp_path / "deep.png", size=32)
+    assert "to 8 bits" in " ".join(steps) and prepared.min() == 0 and prepared.max() == 255 and prepared.mean() < 200
+    Image.fromarray(image[:8, :10]).save(tmp_path / "tiny.png")
+    ru.predict_image(model, tmp_path / "tiny.png", show=False)
+    assert "enlarged from 8x8" in capsys.readouterr().out
+
+
+def test_helpers_refuse_bad_input_with_what_they_expected():
+    model = _tiny_model()
+    with pytest.raises(TypeError, match="must be the training images"):
+        ru.refresh_batchnorm_statistics(model, "X_train")
+    with pytest.raises(ValueError, match="holds 0 images, fewer than one batch of 32"):
+        ru.refresh_batchnorm_statistics(model, np.zeros((0, 16, 16, 3)))
+    with pytest.raises(ValueError, match="labels must be whole numbers"):
+        ru.convert_to_one_hot(np.array([0.0, 1.5]), 3)
+    assert ru.convert_to_one_hot(np.array([0.0, 2.0]), 3).shape == (3, 2)
+    with pytest.raises(ValueError, match="number of classes"):
+        ru.convert_to_one_hot([0, 1], 2.0)
+    with pytest.raises(ValueError, match="no dataset named 'digits': the course ships 'signs', 'signs6to9'"):
+        ru.load_dataset(name="digits")
+
+
 def _block_model(shortcut_first: bool, names: bool):
     """A conv block written by hand in two creation orders, to test copy_weights."""
     import keras
