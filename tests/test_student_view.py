@@ -343,7 +343,7 @@ def test_release_notebooks_carry_every_figure_as_an_attachment():
                 embedded += 1
             if "checksum" in nbgrader_meta(cell):
                 assert compute_checksum(cell) == nbgrader_meta(cell)["checksum"]
-    assert embedded >= 9
+    assert embedded >= 8  # the figures of notebooks 1 to 7 (nb04 shows its stage table as text)
 
 
 def test_feedback_html_shows_the_figures():
