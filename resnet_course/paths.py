@@ -1,7 +1,8 @@
 """Every file and folder the course reads, found from this package's own location.
 
 The data the notebooks read at run time (``datasets/``, ``fixtures/``) lives inside the
-package, so a checkout, an editable install and a wheel installed anywhere find it alike.
+package, so a checkout, an editable install and a wheel installed anywhere find it alike. A checkout's
+top-level ``datasets/`` is a link to the package's, so ``datasets/train_signs.h5`` opens there too.
 ``ROOT`` is the checkout (``None`` when installed): only maintainers' tools need it.
 """
 

@@ -75,6 +75,19 @@ def test_files_keep_the_classic_signs_layout():
             assert f[f"{split}_set_x"].dtype == np.uint8 and f[f"{split}_set_x"].shape[1:] == (64, 64, 3)
 
 
+def test_the_top_level_datasets_folder_is_the_package_data():
+    """``datasets/train_signs.h5``, the classic assignment's path, opens from a checkout: the top-level folder is
+    the package's (a link), so the two cannot differ; tests/test_wheel.py checks that the wheel carries the same
+    files byte for byte."""
+    from resnet_course.paths import ROOT
+
+    top = ROOT / "datasets"
+    assert top.resolve() == ru.DATASET_DIR.resolve()
+    assert (top / "train_signs.h5").is_file() and (top / "NOTICE.md").is_file()
+    X_train, *_ = ru.load_dataset(path=top)
+    assert np.array_equal(X_train, ru.load_dataset()[0])
+
+
 def test_provenance_travels_with_the_data():
     folder = ru.DATASET_DIR
     assert "Apache License" in (folder / "LICENSE").read_text() and "Version 2.0" in (folder / "LICENSE").read_text()

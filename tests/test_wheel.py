@@ -64,6 +64,7 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_notebook_copied_alone(tmp_path
         capture_output=True,
     )
     (wheel,) = wheels.glob("resnet_course-*.whl")
+    _same_files_as_the_top_level_datasets(wheel, root / "datasets")
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False, system_site_packages=True).create(env_dir)
@@ -95,3 +96,19 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_notebook_copied_alone(tmp_path
     # the kernel imported the wheel's copy; the visible check (the release has no hidden part) passed
     assert proc.stdout.startswith("True PASSES") and int(proc.stdout.split("PASSES")[1]) == 1, proc.stdout[-2000:]
     assert sorted(p.name for p in folder.iterdir()) == ["identity_block.ipynb"]
+
+
+def _same_files_as_the_top_level_datasets(wheel, datasets):
+    """The wheel's ``resnet_course/datasets/`` holds exactly the files of the checkout's top-level ``datasets/``
+    (the folder the classic assignment's readers open), byte for byte (sha256)."""
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        packed = {
+            name.split("/")[-1]: hashlib.sha256(archive.read(name)).hexdigest()
+            for name in archive.namelist()
+            if name.startswith("resnet_course/datasets/") and not name.endswith("/")
+        }
+    top = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(datasets.iterdir()) if p.is_file()}
+    assert "train_signs.h5" in top and packed == top, (sorted(packed), sorted(top))
