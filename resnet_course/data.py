@@ -231,3 +231,54 @@ def convert_to_one_hot(Y, C):
     if Y.size and (Y.min() < 0 or Y.max() >= C):
         raise ValueError(f"labels must lie in [0, {C - 1}], got values from {Y.min()} to {Y.max()}")
     return np.eye(C)[Y].T
+
+
+# --------------------------------------------------------------------------- photos unlike the training photos
+PHOTO_STATISTICS = {  # name: (what a low value means, what a high value means)
+    "brightness": ("darker", "brighter"),
+    "contrast": ("flatter (less contrast)", "more contrasted"),
+    "saturation": ("greyer", "more colourful"),
+    "background spread": ("plainer at the edges", "busier at the edges (another background?)"),
+}
+EDGE = 4  # pixels of each side of a 64x64 photo that show the wall behind the hand
+
+
+def photo_statistics(images) -> np.ndarray:
+    """Per photo (uint8, ``(m, 64, 64, 3)`` or one ``(64, 64, 3)``): mean brightness, contrast (the spread of its
+    values), mean saturation and the spread of the edge pixels (the background), each in [0, 1]; shape ``(m, 4)``."""
+    a = np.asarray(images, dtype=np.float64).reshape((-1, IMAGE_SIZE, IMAGE_SIZE, 3)) / 255.0
+    top, low = a.max(-1), a.min(-1)
+    saturation = np.where(top > 0, (top - low) / np.maximum(top, 1e-6), 0.0)
+    edge = np.concatenate(
+        [a[:, :EDGE].reshape(len(a), -1, 3), a[:, -EDGE:].reshape(len(a), -1, 3),
+         a[:, EDGE:-EDGE, :EDGE].reshape(len(a), -1, 3), a[:, EDGE:-EDGE, -EDGE:].reshape(len(a), -1, 3)],
+        axis=1,
+    )  # fmt: skip
+    flat = a.reshape(len(a), -1)
+    return np.stack([flat.mean(1), flat.std(1), saturation.reshape(len(a), -1).mean(1), edge.std(1).mean(1)], 1)
+
+
+_RANGES: dict = {}
+
+
+def training_photo_ranges(path=None) -> np.ndarray:
+    """``(4, 2)``: the lowest and highest value of each ``photo_statistics`` over the training photos (cached)."""
+    key = str(path or DATASET_DIR)
+    if key not in _RANGES:
+        stats = photo_statistics(load_dataset(path)[0])
+        _RANGES[key] = np.stack([stats.min(0), stats.max(0)], 1)
+    return _RANGES[key]
+
+
+def unlike_training_photos(photo, margin: float = 0.1) -> list[str]:
+    """Sentences saying how a prepared 64x64 photo (uint8) lies outside every training photo (by more than
+    ``margin`` of each statistic's range), or []: a network trained on the course's photos is often wrong there."""
+    ranges = training_photo_ranges()
+    values = photo_statistics(photo)[0]
+    notes = []
+    for (name, (low, high)), value, (lo, hi) in zip(PHOTO_STATISTICS.items(), values, ranges):
+        slack = margin * (hi - lo)
+        if value < lo - slack or value > hi + slack:
+            notes.append(f"{low if value < lo else high} than every training photo ({name} {value:.2f}; "
+                         f"the training photos: {lo:.2f} to {hi:.2f})")  # fmt: skip
+    return notes

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .data import prepare_photo
+from .data import IMAGE_SIZE, prepare_photo, unlike_training_photos
 
 
 def plot_history(history, metrics=("loss", "accuracy", "precision", "recall")):
@@ -64,7 +64,9 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
     and grey are handled) is prepared exactly as the training photos were
     (``prepare_photo``: upright, RGB, centred square, Lanczos resize to the model's
     input size), and each step is printed. An array already at the model's input
-    size is used as it is (uint8 in [0, 255] or floats in [0, 1]).
+    size is used as it is (uint8 in [0, 255] or floats in [0, 1]). For the course's
+    64x64 networks, a photo darker, brighter, flatter, greyer or more colourful than
+    every training photo, or with a busier background, gets a note that says so.
 
     Args:
         model: a trained Keras model taking ``(batch, h, w, 3)`` images scaled to [0, 1].
@@ -101,6 +103,11 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
         if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and arr.min() >= 0 and arr.max() <= 255):
             raise ValueError("expected floats in [0, 1] (or [0, 255]); the array holds values outside them")
         x = arr[None].astype("float32") / (255.0 if arr.dtype == np.uint8 or arr.max() > 1.0 else 1.0)
+    if height == IMAGE_SIZE:
+        notes = unlike_training_photos(np.clip(x[0] * 255.0, 0, 255).round().astype(np.uint8))
+        if notes:
+            print("Note: this photo looks unlike the training photos, where networks trained on them are often "
+                  "wrong (notebook 4, section 3): it is " + "; ".join(notes) + ".")  # fmt: skip
     probs = np.asarray(model.predict(x, verbose=0))[0]
     if class_names is not None and len(class_names) != probs.size:
         raise ValueError(

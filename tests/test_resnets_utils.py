@@ -194,6 +194,26 @@ def test_predict_image_refuses_what_it_cannot_predict_on_and_says_what_it_did(tm
     assert "enlarged from 8x8" in capsys.readouterr().out
 
 
+def test_predict_image_says_when_a_photo_is_unlike_every_training_photo(capsys):
+    """A training photo gets no note; the same photo much darker, or on a busy background, gets one naming how."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((64, 64, 3))
+    model = keras.Model(inp, keras.layers.Dense(6, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inp)))
+    photo = ru.load_dataset()[0][0]
+    ru.predict_image(model, photo, show=False)
+    assert "unlike the training photos" not in capsys.readouterr().out
+    ru.predict_image(model, (photo * 0.3).astype(np.uint8), show=False)
+    out = capsys.readouterr().out
+    assert "unlike the training photos" in out and "darker than every training photo (brightness" in out, out
+    busy, noise = photo.copy(), np.random.default_rng(0).integers(0, 255, (64, 64, 1)).astype(np.uint8)
+    for edge in (np.s_[:8], np.s_[-8:], np.s_[:, :8], np.s_[:, -8:]):  # grey noise all round: a busy background
+        busy[edge] = np.repeat(noise[edge], 3, axis=-1)
+    ru.predict_image(model, busy, show=False)
+    assert "busier at the edges" in capsys.readouterr().out
+
+
 def test_helpers_refuse_bad_input_with_what_they_expected():
     model = _tiny_model()
     with pytest.raises(TypeError, match="must be the training images"):
