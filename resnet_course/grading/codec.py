@@ -123,8 +123,7 @@ def _save_model(model, blobs: Blobs, weights: bool = True) -> dict:
         return {"config": config, "weights": None, "compile": _compile_settings(model)}
     out = io.BytesIO()
     np.savez(out, *[np.asarray(w) for w in model.get_weights()])
-    weights = blobs.put(".npz", out.getvalue())
-    return {"config": config, "weights": weights, "compile": _compile_settings(model)}
+    return {"config": config, "weights": blobs.put(".npz", out.getvalue()), "compile": _compile_settings(model)}
 
 
 def _compile_settings(model):
