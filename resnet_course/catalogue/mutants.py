@@ -186,6 +186,8 @@ MUTANTS = [
        (f"X = {BN}(X)", f"X = {BN}(X, training=True)")),
     _m("identity_block", "shortcut_through_bn", "identity shortcut passes through a BatchNorm", "X itself",
        ("    X = layers.Add()([X, X_shortcut])", f"    X = layers.Add()([X, {BN}(X_shortcut)])")),
+    _m("identity_block", "initializer_ignored", "the f x f conv keeps Keras's default initializer",
+       "come from the `initializer` argument", (STEP2, STEP2.replace(", kernel_initializer=initializer(seed=0)", ""))),
     _m("identity_block", "returns_none", "forgets to return", "returned None",
        ("    return X", "    return None")),
     _m("identity_block", "returns_numpy", "returns a NumPy array", "symbolic Keras tensor",
@@ -197,6 +199,8 @@ MUTANTS = [
     _m("identity_block", "never_returns", "an infinite loop", "did not return within",
        ("    X_shortcut = X\n", "    X_shortcut = X\n    while True:\n        pass\n")),
     # ---- convolutional_block
+    _m("convolutional_block", "shortcut_initializer_ignored", "the shortcut conv keeps Keras's default initializer",
+       "the shortcut's included", (SHORTCUT_CONV, SHORTCUT_CONV.replace(",\n                               kernel_initializer=initializer(seed=0))", ")"))),
     _m("convolutional_block", "stride_ignored", "stride s ignored everywhere", "the stride s is ignored",
        ("strides=(s, s)", "strides=(1, 1)")),
     _m("convolutional_block", "stride_on_3x3", "stride on the f x f conv (ResNet v1.5)", "v1.5",

@@ -152,6 +152,22 @@ def _expected_block_shape(shape, filters, s):
     return (None, -(-h // s), -(-w // s), filters[2])
 
 
+def _check_initializers(ex, out, init, config):
+    """Every Conv2D of the block draws its kernel from the ``initializer`` it was given (by class name: in the
+    grader the class crosses the sandbox's boundary as a copy). Otherwise its values differ from the fixtures'
+    for a reason the value comparison would not name."""
+    __tracebackhide__ = True
+    convs = [op for op, _ in walk_nodes([out]) if kind(op) == "conv"]
+    other = [f"'{c.name}' ({type(c.kernel_initializer).__name__})" for c in convs
+             if type(c.kernel_initializer).__name__ != init.__name__]  # fmt: skip
+    if other:
+        raise failure(ex, f"the Conv2D layers' kernels come from the `initializer` argument, for {config}",
+                      f"{init.__name__} (the initializer the test passed) in all {len(convs)} Conv2D layers",
+                      f"{len(other)} with another: " + ", ".join(other[:3]),
+                      "pass kernel_initializer=initializer(seed=0) to every Conv2D of the block, the shortcut's "
+                      "included: the test compares values computed with the initializer it passes")  # fmt: skip
+
+
 def block_test(ex, target, identity, configs):
     __tracebackhide__ = True
     expect_untampered(ex)
@@ -169,6 +185,7 @@ def block_test(ex, target, identity, configs):
         config = f"X of shape {fmt_shape((None,) + shape)}, f={f}, filters={filters}" + ("" if identity else f", s={s}")
         expect(tuple(out.shape) == want, ex, f"output shape for {config}", want, tuple(out.shape),
                "height and width shrink by s (ceil(n / s)) and the block outputs F3 channels")
+        _check_initializers(ex, out, init, config)
         model = keras.Model(inp, out)
         key = fixture_key(ex, i)
         compare_modes(ex, model, fixtures[fixture_key(key, "x")], fixtures[fixture_key(key, "inference")],
