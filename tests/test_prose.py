@@ -63,3 +63,11 @@ def test_a_stale_or_broken_number_is_reported(tmp_path, text, says):
         assert problems == []
     else:
         assert len(problems) == 1 and says in problems[0], problems
+
+
+def test_the_release_gives_students_the_numbers_without_their_markers():
+    from tools.notebooks import RELEASE
+
+    for path in sorted(RELEASE.glob("*/*.ipynb")):
+        text = "".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
+        assert "<!--" not in text or not measured.LOOSE.search(text), path

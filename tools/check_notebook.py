@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from .measured import without_markers
 from .notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, read
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -96,7 +97,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
 
 
 def as_released(markdown: str) -> str:
-    """A source markdown cell's text as the release holds it: each local image is a cell attachment."""
+    """A source markdown cell's text as the release holds it: each local image is a cell attachment, and the
+    results markers are gone."""
 
     def link(match):
         target = match.group(2)
@@ -104,7 +106,7 @@ def as_released(markdown: str) -> str:
             return match.group(0)
         return f"{match.group(1)}attachment:{Path(target).name}{match.group(3)}"
 
-    return MARKDOWN_IMAGE.sub(link, markdown)
+    return MARKDOWN_IMAGE.sub(link, without_markers(markdown))
 
 
 def put_back_originals(nb, source_path: Path) -> list:

@@ -30,6 +30,7 @@ MARKER = re.compile(
     r"(?P<key>\w+)\s*-->"
 )
 LOOSE = re.compile(r"<!--\s*results:")
+WHOLE = re.compile(r"<!--\s*results:[^>]*-->")
 TIME_FACTOR = 1.5  # a stated time ("about N s") may be this much off its measurement either way
 
 
@@ -41,6 +42,11 @@ class Claim:
     mode: str
     key: str
     value: float  # in seconds for times, as a fraction for percentages
+
+
+def without_markers(text: str) -> str:
+    """``text`` without its results markers: what the release gives students (the source notebooks keep them)."""
+    return WHOLE.sub("", text)
 
 
 def claims(path: Path) -> tuple[list[Claim], list[str]]:

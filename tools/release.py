@@ -23,6 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
+
+from .measured import without_markers
 from .notebooks import ROOT, SOURCE
 
 LEAK_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "_hidden_test")
@@ -76,6 +79,12 @@ def stage_course(dest: Path) -> None:
     """Copy what nbgrader needs to generate the release into ``dest``."""
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(SOURCE, dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for path in (dest / "source").glob("*/*.ipynb"):  # the results markers stay in the source (tools.measured)
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = without_markers(cell.source)
+        nbformat.write(nb, str(path))
     shutil.copytree(ROOT / "images", dest / "images")  # embedded as attachments (nbgrader_config.EmbedImages)
 
 
