@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .measured import without_markers
-from .notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, read
+from .notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, read, source_notebooks
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)\b")
@@ -138,8 +138,6 @@ def put_back_originals(nb, source_path: Path) -> list:
 def source_of(nb, path: Path) -> Path:
     """The source notebook ``nb`` (read from ``path``) was released from: the one of the same assignment folder
     and name, else the one that holds its graded cells (a copy saved elsewhere, or renamed)."""
-    from .notebooks import source_notebooks
-
     same = SOURCE / path.parent.name / path.name
     if same.is_file():
         return same
@@ -201,27 +199,26 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
             for name in (nbgrader_meta(c).get("grade_id") for c in read(release).cells if nbgrader_meta(c).get("grade"))
             if name not in present
         ]
-    failed = results.get("failed", [])
+    # A changed graded cell that could not be put back did not run as released: it fails, whatever it printed.
+    unrestored = [cell for cell in kept if cell in graded]
+    failed = [f for f in results.get("failed", []) if all(f["source"] != c.source.strip() for c in unrestored)]
     lost = 0.0
-    for cell in kept:  # a changed graded cell that could not be put back did not run as released: it counts as failed
-        if cell in graded:
-            points = float(nbgrader_meta(cell).get("points", 0))
-            lost += points
-            report.append(f"  FAIL  {nbgrader_meta(cell).get('grade_id', '?')} ({points:g} points)")
-            report.append(
-                "        this graded cell was changed and could not be put back, so it did not run as released"
-            )
-    failed = failed + [{} for cell in kept if cell in graded]
-    for item in (f for f in failed if f):
+    for cell in unrestored:
+        points = float(nbgrader_meta(cell).get("points", 0))
+        lost += points
+        report.append(f"  FAIL  {nbgrader_meta(cell).get('grade_id', '?')} ({points:g} points)")
+        report.append("        this graded cell was changed and could not be put back, so it did not run as released")
+    for item in failed:
         cell = next((c for c in graded if c.source.strip() == item["source"]), None)
         name = nbgrader_meta(cell).get("grade_id", "?") if cell else "a graded cell"
         points = float(nbgrader_meta(cell).get("points", 0)) if cell else 0.0
         lost += points
         report.append(f"  FAIL  {name} ({points:g} points)")
         report += [f"        {line}" for line in error_message(item["raw_error"]).splitlines()]
-    if failed:
+    failing = len(failed) + len(unrestored)
+    if failing:
         report.append(
-            f"  {len(failed)} of {len(graded)} graded cells fail: {total - lost:g} of {total:g} points "
+            f"  {failing} of {len(graded)} graded cells fail: {total - lost:g} of {total:g} points "
             "from the visible tests. Fix them before you submit."
         )
     else:
@@ -229,7 +226,7 @@ def check(path: Path, config=None) -> tuple[bool, list[str]]:
             f"  all {len(graded)} graded cells pass ({total:g} of {total:g} points from the visible tests; "
             "the hidden tests run when your instructor grades)"
         )
-    return not failed and not changed, report
+    return not failing and not changed, report
 
 
 def main(argv=None) -> int:
