@@ -65,6 +65,18 @@ def fused_activation(op) -> str | None:
     return None if name in (None, "linear") else name
 
 
+def activation_after(layers, i) -> str | None:
+    """The activation applied to the output of ``layers[i]`` (a Dense or Conv2D): fused into it
+    (``activation="relu"``) or, when it is linear, the ReLU, ``Activation`` or ``Softmax`` layer that follows it in
+    ``layers`` (in graph order). ``Dense(8)`` then ``Activation("relu")`` is the same function as
+    ``Dense(8, activation="relu")``."""
+    fused = fused_activation(layers[i])
+    if fused is not None or i + 1 >= len(layers):
+        return fused
+    following = kind(layers[i + 1])
+    return following if following in ("relu", "softmax") else None
+
+
 def chain_back(tensor, stop):
     """Follow single-input operations back from ``tensor`` until the tensor ``stop``.
 

@@ -426,6 +426,9 @@ MUTANTS += [
        "LayerNormalization", ("    X = layers.LayerNormalization()(X)", "    X = layers.BatchNormalization()(X)")),
     _m("build_transfer_model", "flatten_head", "Flatten instead of global average pooling", "GlobalAveragePooling2D",
        ("    X = layers.GlobalAveragePooling2D()(X)\n", "    X = layers.Flatten()(X)\n")),
+    _m("build_transfer_model", "linear_hidden", "the hidden Dense without its ReLU", "dense layers of the head",
+       ('    X = layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(X)',
+        '    X = layers.Dense(units, kernel_regularizer=regularizer)(X)')),
     _m("start_fine_tuning", "bn_left_trainable", "the last stage unfrozen BatchNorm included",
        "every BatchNormalization layer stays frozen",
        ("isinstance(layer, layers.Conv2D) and layer.output", "bool(layer.weights) and layer.output")),
@@ -450,6 +453,11 @@ VARIANTS += [
        ("keras.regularizers.L2(l2) if l2 else None", "keras.regularizers.l2(l2) if l2 > 0 else None")),
     _v("build_transfer_model", "layernorm_last_axis", "LayerNormalization over the last axis, its epsilon changed",
        ("    X = layers.LayerNormalization()(X)", "    X = layers.LayerNormalization(axis=-1, epsilon=1e-5)(X)")),
+    _v("build_transfer_model", "separate_activations", "Dense(units) then Activation('relu'), Dense then Softmax()",
+       ('    X = layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(X)\n',
+        '    X = layers.Dense(units, kernel_regularizer=regularizer)(X)\n    X = layers.Activation("relu")(X)\n'),
+       ('    outputs = layers.Dense(classes, activation="softmax")(X)',
+        '    outputs = layers.Softmax()(layers.Dense(classes)(X))')),
     _v("start_fine_tuning", "two_passes", "unfreeze the whole last stages, then refreeze BatchNorm",
        (FINE_FLAG, "        layer.trainable = layer.output.shape[1] <= last * 2 ** (stages - 1)\n"
                    "        if isinstance(layer, layers.BatchNormalization) or not isinstance(layer, layers.Conv2D):\n"

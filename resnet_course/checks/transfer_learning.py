@@ -6,7 +6,7 @@ import numpy as np
 
 from ..exercise import Exercise
 from ..expected import fresh_seed
-from ..graph import chain_text, fused_activation, kind
+from ..graph import activation_after, chain_text, kind
 from ..harness import call_learner, expect, guarded, passed, short
 from ..keras_internals import residual_block_v1, zero_initialised
 from .common import BN_EPSILON, close, expect_model, lazy_keras, limit, one_training_step, randomize
@@ -178,14 +178,16 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
                 for layer in head_layers]),
            "add layers.LayerNormalization() right after the GlobalAveragePooling2D: the pooled features share "
            "a large common part, which the hidden Dense cannot learn around")
-    denses = [layer for layer in head_layers if kind(layer) == "dense"]
-    expect(len(denses) >= 2 and denses[-1].units == classes and fused_activation(denses[-1]) == "softmax"
-           and any(d.units == head["units"] and fused_activation(d) == "relu" for d in denses[:-1]), ex,
+    at = [i for i, layer in enumerate(head_layers) if kind(layer) == "dense"]
+    denses = [head_layers[i] for i in at]
+    acts = [activation_after(head_layers, i) for i in at]  # Dense(8) + Activation("relu") is Dense(8, "relu")
+    expect(len(denses) >= 2 and denses[-1].units == classes and acts[-1] == "softmax"
+           and any(d.units == head["units"] and a == "relu" for d, a in zip(denses[:-1], acts[:-1])), ex,
            f"dense layers of the head {where}",
            f"Dense({head['units']}, activation='relu') ... Dense({classes}, activation='softmax')",
-           ", ".join(f"Dense({d.units}, {fused_activation(d)})" for d in denses) or "no Dense",
+           ", ".join(f"Dense({d.units}, {a})" for d, a in zip(denses, acts)) or "no Dense",
            "a hidden Dense(units, activation='relu'), then the classifier Dense(classes, activation='softmax')")
-    hidden = next(d for d in denses[:-1] if d.units == head["units"])
+    hidden = next(d for d, a in zip(denses[:-1], acts[:-1]) if d.units == head["units"] and a == "relu")
     rates = [float(layer.rate) for layer in head_layers if isinstance(layer, L.Dropout)]
     expect(head["dropout"] in [round(r, 6) for r in rates], ex, f"Dropout of the head {where}",
            f"a Dropout(rate={head['dropout']})", f"rates {rates}", "use the dropout argument: layers.Dropout(dropout)")
