@@ -6,6 +6,8 @@ runs); the last test builds the mutation score table from those outcomes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from resnet_course.catalogue.mutants import MUTANTS, VARIANTS
@@ -55,3 +57,7 @@ def test_mutation_score_is_100_percent_for_every_exercise():
     text, ok = table(outcomes)
     print(text)
     assert ok, text
+    guide = Path(__file__).resolve().parents[1] / "docs" / "maintainers.md"
+    assert f"```\n{text}\n```" in guide.read_text(), (
+        f"docs/maintainers.md shows a stale mutation score table; replace it with:\n{text}"
+    )

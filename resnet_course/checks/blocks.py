@@ -138,6 +138,14 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     eps = [float(b.epsilon) for b in bns]
     expect(all(abs(e - BN_EPSILON) < 1e-9 for e in eps), ex, "BatchNormalization epsilon",
            BN_EPSILON, sorted(set(eps)), "use BatchNormalization(axis=3, epsilon=1.001e-5), the value of keras.applications.ResNet50")
+    # Arguments one call cannot show: momentum changes only the moving averages, center/scale only what trains.
+    others = sorted({(round(float(b.momentum), 6), bool(b.center), bool(b.scale)) for b in bns})
+    expect(others == [(0.99, True, True)], ex, "BatchNormalization momentum, center and scale",
+           "momentum=0.99, center=True, scale=True (the defaults)",
+           ", ".join(f"momentum={m}, center={c}, scale={sc}" for m, c, sc in others),
+           "pass only axis=3 and epsilon=1.001e-5 and leave the other arguments at their defaults, as "
+           "keras.applications.ResNet50 does: momentum sets how fast the moving averages follow the batches, "
+           "which a single forward pass never shows")
 
 
 def _block_kwargs(identity, f, filters, s, initializer):
