@@ -30,15 +30,42 @@ class CheckFailure(AssertionError):
         return [f"AssertionError: {self}"]
 
 
+MESSAGE_WIDTH = 88  # columns: a failure reads whole in nbgrader's Validate dialog and in a notebook cell
+
+
+def _wrapped(first: str, text: str, indent: int) -> list[str]:
+    """``first`` + ``text`` wrapped at ``MESSAGE_WIDTH``, every further line indented by ``indent`` spaces (a
+    notebook would otherwise wrap long lines itself, at column 0)."""
+    import textwrap
+
+    lines = []
+    for k, paragraph in enumerate(str(text).split("\n")):
+        lines += textwrap.wrap(
+            paragraph,
+            MESSAGE_WIDTH,
+            initial_indent=first if k == 0 else " " * indent,
+            subsequent_indent=" " * indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [first.rstrip() if k == 0 else ""]
+    return lines
+
+
 def failure(exercise: str, check: str, expected=None, got=None, hint: str | None = None) -> CheckFailure:
-    """Build the one failure format used by every test."""
-    lines = [f"{exercise}: {check}"]
+    """Build the one failure format used by every test: the check, then ``expected:``, ``got:`` and ``hint:``
+    lines, each wrapped under its own value."""
+    lines = _wrapped(f"{exercise}: ", check, 4)
     if expected is not None or got is not None:
-        lines.append(f"    expected: {expected}")
-        lines.append(f"    got:      {got}")
+        lines += _wrapped("    expected: ", expected, 14)
+        lines += _wrapped("    got:      ", got, 14)
     if hint:
-        lines.append(f"    hint:     {hint}")
+        lines += _wrapped("    hint:     ", hint, 14)
     return CheckFailure("\n".join(lines))
+
+
+def unwrapped(message: str) -> str:
+    """A failure message with its wrapping undone (one space between words), for matching text in it."""
+    return " ".join(str(message).split())
 
 
 def expect(condition: bool, exercise: str, check: str, expected=None, got=None, hint=None) -> None:

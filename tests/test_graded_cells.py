@@ -15,6 +15,7 @@ import pytest
 
 import public_tests
 import test_utils
+from resnet_course.harness import MESSAGE_WIDTH, unwrapped
 from tools.notebooks import exercises, nbgrader_meta, read, source_notebooks
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -32,6 +33,8 @@ def test_graded_cell_has_visible_and_hidden_tests_and_states_its_points(path, na
     hidden = HIDDEN.search(cell.source)
     visible = HIDDEN.sub("", cell.source)
     assert cell.source.startswith(f"# Graded ({points})"), f"{name}_tests must start with '# Graded ({points})'"
+    wide = [line for line in visible.splitlines() if len(line) > MESSAGE_WIDTH]
+    assert not wide, f"{name}_tests: lines wider than a cell ({MESSAGE_WIDTH} columns): {wide}"
     assert f"{name}_test({name})" in visible, f"{name}_tests must call {name}_test({name}) visibly"
     assert hidden, f"{name}_tests needs hidden tests between nbgrader's markers"
     assert f'.hidden_test("{name}", {name})' in hidden.group(1) and "importlib.reload" in hidden.group(1), (
@@ -59,6 +62,19 @@ def test_failure_renders_without_a_traceback():
         "    got:      2",
         "    hint:     a hint",
     ]
+
+
+def test_long_failure_lines_wrap_under_their_field():
+    """A notebook wraps a long output line at column 0 and nbgrader's Validate dialog does not wrap it at all: the
+    message wraps itself, each continuation under its field's value, and no word is lost."""
+    hint = "leave the other arguments at their defaults, " * 5
+    text = str(test_utils.failure("identity_block", "a check " * 15, "[" + ", ".join(["1.0"] * 40) + "]", 2, hint))
+    lines = text.splitlines()
+    assert all(len(line) <= MESSAGE_WIDTH for line in lines), text
+    hint_at = next(i for i, line in enumerate(lines) if line.startswith("    hint:     "))
+    assert len(lines) > hint_at + 1 and all(line.startswith(" " * 14) for line in lines[hint_at + 1 :]), text
+    assert lines[1].startswith("    ") and not lines[1].startswith("    expected"), text  # the check's own line wraps
+    assert unwrapped(text).endswith(unwrapped(hint)), text
 
 
 def test_replaced_numpy_function_is_refused(monkeypatch):
@@ -125,5 +141,5 @@ def test_broken_answer_fails_with_a_message_in_the_course_format(path, name, bro
         getattr(public_tests, f"{name}_{which}")(fn)
     message = str(info.value)
     assert not format_problems(name, message), (format_problems(name, message), message)
-    assert text in message, message
+    assert unwrapped(text) in unwrapped(message), message
     assert "[PASS]" not in capsys.readouterr().out

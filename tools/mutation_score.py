@@ -91,6 +91,7 @@ def format_problems(exercise: str, message: str) -> list[str]:
 def evaluate(entry, mutant: bool, block_timeout: float = BLOCK_TIMEOUT) -> Outcome:
     """Run one catalogue entry through its exercise's tests (a block may take ``block_timeout`` seconds)."""
     from resnet_course.checks.common import time_limits
+    from resnet_course.harness import unwrapped
     from resnet_course.registry import exercise
 
     checks = exercise(entry.exercise)
@@ -106,7 +107,7 @@ def evaluate(entry, mutant: bool, block_timeout: float = BLOCK_TIMEOUT) -> Outco
         if not mutant:
             return Outcome(entry, mutant, False, f"rejected: {message}")
         problems = format_problems(entry.exercise, message)
-        if entry.message not in message:
+        if unwrapped(entry.message) not in unwrapped(message):
             problems.append(f"does not contain {entry.message!r}")
         if "[PASS]" in out.getvalue():
             problems.append("a [PASS] line was printed before the failure")
