@@ -103,7 +103,8 @@ def train_resnet50_from_scratch(X, y, level="photos", epochs=COURSE_EPOCHS, seed
     batch_size = 32
     x, y = _unit_scale(X), np.asarray(y).reshape(-1)
     keras.utils.set_random_seed(seed)
-    augment = keras.Sequential(augmentation_layers(level), name="augment")
+    stack = augmentation_layers(level) if isinstance(level, str) else list(level)  # tools try their own layers
+    augment = keras.Sequential(stack, name="augment")
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=3).batch(batch_size)
     if augment.layers:
         data = data.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)

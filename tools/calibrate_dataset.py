@@ -7,8 +7,10 @@ Three measurements, one line each:
   photos of 80 % of the training signers and scored on the other 20 % (whole signers,
   ``resnets_utils.signer_split``): on the photos as they are, and on a *shifted* copy
   (``shifted``) that imitates other cameras and framing (zoom, position, rotation,
-  lighting, colour cast, blur, JPEG compression), since the network will meet photos
-  unlike the training set's. This is how notebook 4's recipe was chosen.
+  lighting, colour cast, blur, JPEG compression), and on a copy as *other sources* might take them
+  (``tools.photo_shifts.other_sources``: other walls, desks and clutter behind the hand, smaller and
+  off-centre hands, other white balance and exposure, noise), since the network will meet photos
+  unlike the training set's. This is how notebook 4's recipe is chosen.
 * ``--test``: the chosen recipe on the full training set, scored on the test split
   (the number the course states; run once per seed, after the choice).
 
@@ -30,12 +32,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from resnets_utils import COURSE_EPOCHS as EPOCHS  # noqa: E402 - notebook 4's epochs, one definition
+from tools.photo_shifts import SHIFTS, other_sources  # noqa: E402
 
 CHOSEN = "photos"  # the augmentation level notebook 4 uses
 
@@ -86,15 +90,98 @@ def shifted(X, seed=0):
     return np.stack(out)
 
 
+def _variant(name):
+    """Candidate augmentations that are not levels of ``augmentation_layers``, as lists of layers: each is the
+    ``"photos"`` level with something added or widened."""
+    from keras import layers
+
+    from resnet_course.backgrounds import random_background_layer
+    from resnets_utils import augmentation_layers
+
+    flips, rotation, zoom, translation, *photos = augmentation_layers("photos")
+
+    def wider(farther):  # smaller hands in a larger frame, further off centre
+        return [
+            layers.RandomZoom((-0.15, farther), fill_mode="nearest", seed=3),
+            layers.RandomTranslation(0.15, 0.15, fill_mode="nearest", seed=4),
+        ]
+
+    def camera():  # out of focus, or a camera without colour
+        return [
+            layers.RandomGaussianBlur(factor=(0.0, 1.0), sigma=(0.1, 1.0), value_range=(0, 1), seed=10),
+            layers.RandomGrayscale(0.15, seed=11),
+        ]
+
+    def walls(rate):  # a random wall behind the hand, for a fraction ``rate`` of the photos
+        return [flips, random_background_layer(rate=rate, seed=9)]
+
+    candidates = {
+        "photos+camera": lambda: [flips, rotation, zoom, translation, *photos, *camera()],
+        "photos+erasing": lambda: [
+            flips, rotation, zoom, translation, *photos,
+            layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 1), seed=12),
+        ],
+        "framing-mild": lambda: [flips, rotation, *wider(0.6), *photos],
+        "backgrounds": lambda: [*walls(0.8), rotation, zoom, translation, *photos],
+        "backgrounds+framing": lambda: [*walls(0.8), rotation, *wider(0.8), *photos],
+        "backgrounds-mild": lambda: [*walls(0.4), rotation, zoom, translation, *photos],
+        "backgrounds-mild+camera": lambda: [*walls(0.4), rotation, zoom, translation, *photos, *camera()],
+    }  # fmt: skip
+    return candidates[name]()
+
+
+VARIANTS = (
+    "photos+camera",
+    "photos+erasing",
+    "framing-mild",
+    "backgrounds",
+    "backgrounds+framing",
+    "backgrounds-mild",
+    "backgrounds-mild+camera",
+)
+
+
 def train_resnet50(X_train, y_train, recipe=CHOSEN, epochs=EPOCHS, seed=0, verbose=2):
     """Notebook 4's recipe with ``keras.applications.ResNet50``; returns the model after the BatchNorm refresh."""
     import resnets_utils
 
-    return resnets_utils.train_resnet50_from_scratch(X_train, y_train, recipe, epochs, seed, verbose)
+    stack = _variant(recipe) if recipe in VARIANTS else recipe
+    return resnets_utils.train_resnet50_from_scratch(X_train, y_train, stack, epochs, seed, verbose)
 
 
-def accuracy(model, X, y) -> float:
-    return float(model.evaluate((X / 255.0).astype("float32"), y, verbose=0)[1])
+def accuracy(model, X, y, flips=False) -> float:
+    """Accuracy on uint8 photos ``X``; with ``flips``, each prediction averages the photo and its mirror image."""
+    x = (X / 255.0).astype("float32")
+    p = model.predict(x, verbose=0, batch_size=64)
+    if flips:
+        p = p + model.predict(x[:, :, ::-1], verbose=0, batch_size=64)
+    return float(np.mean(np.argmax(p, axis=-1) == np.asarray(y).ravel()))
+
+
+DRAWS = 3  # other_sources copies of the validation photos scored (639 photos: less noise than one copy)
+
+
+def shift_scores(X, y):
+    """A function that scores a trained network on validation photos ``X``: as they are, on the ``shifted`` copy,
+    on ``DRAWS`` copies from ``other_sources`` (with and without test-time flips) and on each of its shifts alone."""
+    shifted_copy = shifted(X, seed=1)
+    yy = np.tile(np.asarray(y).ravel(), DRAWS)
+
+    def draws(shifts):
+        return np.concatenate([other_sources(X, seed=2 + k, shifts=shifts) for k in range(DRAWS)])
+
+    other = draws(SHIFTS)
+    each = {shift: draws((shift,)) for shift in SHIFTS}
+
+    def score(model) -> str:
+        return (
+            f"validation {accuracy(model, X, y):.3f}, shifted validation {accuracy(model, shifted_copy, y):.3f}, "
+            f"other sources {accuracy(model, other, yy):.3f} (test-time flips {accuracy(model, other, yy, True):.3f}; "
+            + ", ".join(f"{shift} alone {accuracy(model, Xs, yy):.3f}" for shift, Xs in each.items())
+            + ")"
+        )
+
+    return score
 
 
 def main(argv=None) -> int:
@@ -110,15 +197,18 @@ def main(argv=None) -> int:
         choices=resnets_utils.AUGMENTATION_LEVELS,
         help=f"train on the whole training split and score the test split (default level: {CHOSEN})",
     )
-    parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS)
+    parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS + VARIANTS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-dir", help="save each trained network's weights here, to score it again later")
+    parser.add_argument("--score", metavar="DIR", help="score the networks --save-dir saved (RECIPE-EPOCHS-SEED)")
     args = parser.parse_args(argv)
     Xtr, ytr, Xte, yte, _ = resnets_utils.load_dataset()
     ytr, yte = ytr.ravel(), yte.ravel()
     held = resnets_utils.signer_split(resnets_utils.load_signers()[0], fraction=0.2, seed=0)
     Xval, yval = Xtr[held], ytr[held]
     Xval_shifted = shifted(Xval, seed=1)
+    score = shift_scores(Xval, yval)
     if args.linear:
         t = time.time()
         val, shift = linear_baseline(Xtr[~held], ytr[~held], [Xval, Xval_shifted], yval, args.seed)
@@ -132,12 +222,21 @@ def main(argv=None) -> int:
         for recipe in args.recipe:
             t = time.time()
             model = train_resnet50(Xtr[~held], ytr[~held], recipe, args.epochs, args.seed)
+            seconds = time.time() - t
+            if args.save_dir:
+                os.makedirs(args.save_dir, exist_ok=True)
+                model.save_weights(os.path.join(args.save_dir, f"{recipe}-{args.epochs}-{args.seed}.weights.h5"))
             print(
                 f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}, {int((~held).sum())} training photos): "
-                f"validation {accuracy(model, Xval, yval):.3f}, shifted validation "
-                f"{accuracy(model, Xval_shifted, yval):.3f} ({len(yval)} photos, {time.time() - t:.0f} s)",
+                f"{score(model)} ({len(yval)} photos, {seconds:.0f} s)",
                 flush=True,
             )
+    for path in sorted(Path(args.score).glob("*.weights.h5")) if args.score else []:
+        import keras
+
+        model = keras.applications.ResNet50(weights=None, input_shape=Xval.shape[1:], classes=int(ytr.max()) + 1)
+        model.load_weights(path)
+        print(f"{path.name.removesuffix('.weights.h5')}: {score(model)}", flush=True)
     if args.test:
         t = time.time()
         recipe = args.test
