@@ -446,6 +446,13 @@ MUTANTS += [
        (FINE_COMPILE, "    model.optimizer.learning_rate.assign(learning_rate)\n")),
     _m("start_fine_tuning", "first_stages", "unfreezes the first stages instead of the last", "trainable flags",
        ("layer.output.shape[1] <= last * 2 ** (stages - 1)", "layer.output.shape[1] >= last * 2 ** (stages - 1)")),
+    _m("start_fine_tuning", "sgd_optimizer", "phase 2 recompiled with SGD", "optimizer for phase 2",
+       ("optimizer=keras.optimizers.Adam(learning_rate)", "optimizer=keras.optimizers.SGD(learning_rate)")),
+    _m("start_fine_tuning", "sparse_loss", "the sparse loss on one-hot labels", "loss for phase 2",
+       (FINE_COMPILE, FINE_COMPILE.replace('"categorical_crossentropy"', '"sparse_categorical_crossentropy"'))),
+    _m("start_fine_tuning", "logits_loss", "a loss that expects logits after a softmax", "loss for phase 2",
+       (FINE_COMPILE, FINE_COMPILE.replace('loss="categorical_crossentropy"',
+                                           "loss=keras.losses.CategoricalCrossentropy(from_logits=True)"))),
     _m("start_fine_tuning", "head_frozen", "freezes the head too", "the head keeps training",
        ("    base.trainable = True ", "    for layer in model.layers:\n        layer.trainable = False\n    base.trainable = True ")),
 ]
@@ -464,6 +471,9 @@ VARIANTS += [
         '    X = layers.Dense(units, kernel_regularizer=regularizer)(X)\n    X = layers.Activation("relu")(X)\n'),
        ('    outputs = layers.Dense(classes, activation="softmax")(X)',
         '    outputs = layers.Softmax()(layers.Dense(classes)(X))')),
+    _v("start_fine_tuning", "loss_object", "the loss as an object, the optimizer by keyword",
+       (FINE_COMPILE, "    model.compile(loss=keras.losses.CategoricalCrossentropy(),\n"
+                      "                  optimizer=keras.optimizers.Adam(learning_rate=learning_rate), metrics=[\"accuracy\"])\n")),
     _v("start_fine_tuning", "two_passes", "unfreeze the whole last stages, then refreeze BatchNorm",
        (FINE_FLAG, "        layer.trainable = layer.output.shape[1] <= last * 2 ** (stages - 1)\n"
                    "        if isinstance(layer, layers.BatchNormalization) or not isinstance(layer, layers.Conv2D):\n"

@@ -127,6 +127,24 @@ def _nested_bases(ex, model, pretrained):
     return nested[0]
 
 
+def _expect_adam_and_crossentropy(ex, model, phase):
+    """The optimizer and loss the specification names: Adam (not a subclass such as AdamW) and categorical
+    cross-entropy on one-hot labels (the name, the class or the function)."""
+    import keras
+
+    opt = getattr(model, "optimizer", None)
+    expect(type(opt).__name__ == "Adam", ex, f"optimizer for {phase}", "keras.optimizers.Adam",
+           type(opt).__name__ if opt is not None else "none",
+           "compile with optimizer=keras.optimizers.Adam(learning_rate): the learning rates of the two phases "
+           "were chosen for Adam")
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None)
+    ok = name == "categorical_crossentropy" and not (
+        isinstance(loss, keras.losses.CategoricalCrossentropy) and (loss.from_logits or loss.label_smoothing))
+    expect(ok, ex, f"loss for {phase}", "'categorical_crossentropy'", repr(loss) if not name else repr(name),
+           "loss=\"categorical_crossentropy\": the labels are one-hot and the head ends with a softmax")
+
+
 def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     __tracebackhide__ = True
     keras = lazy_keras()
@@ -200,6 +218,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     # Compiled for phase 1 with the given learning rate.
     expect(getattr(model, "optimizer", None) is not None and model.compiled, ex, "the model is compiled for phase 1",
            "compiled", "not compiled", "end with model.compile(optimizer=keras.optimizers.Adam(learning_rate), ...)")
+    _expect_adam_and_crossentropy(ex, model, "phase 1")
     lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     expect(abs(lr - head["learning_rate"]) <= 1e-6 * head["learning_rate"], ex, f"optimizer learning rate {where}",
            head["learning_rate"], lr, "keras.optimizers.Adam(learning_rate)")
@@ -301,6 +320,7 @@ def _check_fine_tuning(ex, target, rng, stages, learning_rate):
            [layer.name for layer in head if not layer.trainable], "leave the head layers trainable")
     expect(isinstance(count, (int, np.integer)) and int(count) == sum(expected), ex,
            "the function returns the number of Conv2D layers it unfroze", sum(expected), count, "return the count")
+    _expect_adam_and_crossentropy(ex, model, "phase 2")
     lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     expect(abs(lr - learning_rate) <= 1e-6 * learning_rate, ex, f"optimizer learning rate for phase 2 {where}",
            learning_rate, lr, "recompile with keras.optimizers.Adam(learning_rate): phase 2 uses a learning rate "
