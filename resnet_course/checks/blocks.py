@@ -6,7 +6,7 @@ import numpy as np
 
 from ..exercise import fixture_key
 from ..expected import deterministic_initializer, load_fixtures
-from ..graph import chain_back, chain_text, kind, kinds_with_fused
+from ..graph import KIND_NAMES, chain_back, chain_text, kind, kinds_with_fused
 from ..guard import expect_untampered
 from ..harness import call_learner, expect, failure, passed
 from ..keras_internals import producer, residual_block_v1, walk_nodes
@@ -64,8 +64,16 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
            "the last two steps are: add the shortcut, then ReLU")
     add_prod = producer(last_node.input_tensors[0])
     add_kind = kind(add_prod[0]) if add_prod else "the block input"
-    expect(add_kind == "add", ex, "the final ReLU must be applied to the output of the Add", "ReLU(Add(...))",
-           f"ReLU({add_kind})", "add the shortcut to the main path first, then apply the ReLU")
+    if add_kind != "add":
+        below = producer(add_prod[1].input_tensors[0]) if add_prod and add_prod[1].input_tensors else None
+        between = [KIND_NAMES.get(add_kind, add_kind)]
+        if below is not None and kind(below[0]) == "add":  # a layer sits between the Add and the ReLU
+            hint = (f"the {between[0]} belongs on the main path, before the Add: Conv2D -> BatchNormalization, then "
+                    "Add the shortcut, then ReLU (a BatchNormalization after the Add would normalise the shortcut too)")
+            got = f"ReLU({between[0]}(Add(...)))"
+        else:
+            hint, got = "add the shortcut to the main path first, then apply the ReLU", f"ReLU({between[0]})"
+        raise failure(ex, "the final ReLU must be applied to the output of the Add", "ReLU(Add(...))", got, hint)
     adds = [op for op, _ in walk_nodes([out]) if kind(op) == "add"]
     expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds),
            "add the shortcut once, at the end of the block, just before the final ReLU")

@@ -209,6 +209,14 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     rates = [float(layer.rate) for layer in head_layers if isinstance(layer, L.Dropout)]
     expect(head["dropout"] in [round(r, 6) for r in rates], ex, f"Dropout of the head {where}",
            f"a Dropout(rate={head['dropout']})", f"rates {rates}", "use the dropout argument: layers.Dropout(dropout)")
+    drop_at = [i for i, layer in enumerate(head_layers) if isinstance(layer, L.Dropout)]
+    hidden_at = head_layers.index(hidden)
+    expect(any(hidden_at < i < at[-1] for i in drop_at), ex, "the Dropout's place in the head",
+           "Dense(units, relu) -> Dropout -> Dense(classes, softmax)", chain_text(
+               ["Dropout" if isinstance(layer, L.Dropout) else
+                "LayerNormalization" if isinstance(layer, L.LayerNormalization) else kind(layer)
+                for layer in head_layers]),
+           "drop the hidden Dense's outputs: layers.Dropout(dropout) between the hidden Dense and the classifier")
     reg = hidden.kernel_regularizer
     factor = float(getattr(reg, "l2", 0.0) or 0.0) if reg is not None else 0.0
     expect(abs(factor - head["l2"]) <= 1e-9 * max(1.0, head["l2"]) and (reg is None or not getattr(reg, "l1", 0.0)), ex,
