@@ -206,7 +206,7 @@ def _cam_reference(model, images, layer_name, class_index=None, variant="grad-ca
         else:
             idx = np.broadcast_to(np.asarray(class_index), (m,))
         picked = tf.gather(probs, tf.constant(idx, tf.int32), axis=1, batch_dims=1)
-        score = picked
+        score = -picked if variant == "negated" else picked
     grads = tape.gradient(score, features).numpy()
     features = features.numpy()
     if training:
@@ -220,6 +220,8 @@ def _cam_reference(model, images, layer_name, class_index=None, variant="grad-ca
     cam = np.maximum(raw, 0)
     if variant == "no_norm":
         return cam
+    if variant == "batch_max":
+        return cam / np.maximum(cam.max(), 1e-12)
     return cam / np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
 
 
@@ -231,6 +233,11 @@ CAM_SLIPS = [
     ("per_position", "your maps weight each position by its own gradient instead of the channel's average gradient",
      "the weight of channel k is the mean of d(score)/d(A_k) over the height and width (global average pooling "
      "of the gradients), one number per channel and image"),
+    ("negated", "your maps show the evidence *against* the class (the gradient of minus its probability, or of a "
+     "loss)", "differentiate the class's probability itself: tape.gradient(probability, features), not the gradient "
+     "of a loss, which points the other way"),
+    ("batch_max", "your maps are divided by the largest value of the whole batch, not each by its own maximum",
+     "normalise each map separately: heatmaps.max(axis=(1, 2), keepdims=True)"),
 ]
 
 
@@ -267,9 +274,11 @@ def _expect_cam(ex, got, expected, model, images, layer_name, class_index, where
                       "feature maps before normalising")
     if close(got, expected):
         return
+    worst = int(np.argmax(np.abs(got - expected).max(axis=(1, 2))))  # show the map that differs most
     for variant, check, hint in CAM_SLIPS:
         if close(got, _cam_reference(model, images, layer_name, class_index, variant)):
-            raise failure(ex, f"{check} {where}", short(expected), short(got), hint)
+            raise failure(ex, f"{check} {where}", f"map {worst}: {short(expected[worst])}",
+                          f"map {worst}: {short(got[worst])}", hint)
     peaks = got.max(axis=(1, 2))
     want_peaks = expected.max(axis=(1, 2))
     if not np.allclose(peaks, want_peaks, atol=1e-4):

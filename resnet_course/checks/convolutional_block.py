@@ -69,11 +69,14 @@ def _check_block_summary(ex, target, input_shape, f, filters, s, where):
     if got_shape != want_shape:
         (n_H, n_W, _), F3 = input_shape, filters[2]
         hint = "height and width: ceil(n / s); channels: F3"
-        if got_shape is not None and len(got_shape) == 3 and got_shape[:2] == (n_H // s, n_W // s):
+        channels = f"the block's last convolution has F3 = {F3} filters, so the output has F3 channels"
+        if got_shape is not None and len(got_shape) == 3 and got_shape[:2] == want_shape[:2]:
+            hint = channels  # height and width are right (also when n // s happens to equal ceil(n / s))
+        elif got_shape is not None and len(got_shape) == 3 and got_shape[:2] == (n_H // s, n_W // s):
             hint = ("a 1x1 convolution with stride s and no padding keeps ceil(n / s) rows and columns (the last, "
                     "incomplete step still produces one): use -(-n // s), not n // s")
-        elif got_shape is not None and len(got_shape) == 3 and got_shape[:2] == want_shape[:2]:
-            hint = f"the block's last convolution has F3 = {F3} filters, so the output has F3 channels"
+            if got_shape[2] != F3:
+                hint += "; and " + channels
         raise failure(ex, f"output_shape {where}", want_shape, out[0] if got_shape is None else got_shape, hint)
     if not isinstance(out[1], (bool, np.bool_)) or bool(out[1]) != want_projection:
         if want_projection and s == 1:
