@@ -27,13 +27,16 @@ class CheckFailure(AssertionError):
     instead of printing the traceback, which would end in our test code."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"AssertionError: {self}"]
+        return [f"{SHOWN_AS}{self}"]
 
 
 MESSAGE_WIDTH = 88  # columns: a failure reads whole in nbgrader's Validate dialog and in a notebook cell
 
 
-def _wrapped(first: str, text: str, indent: int) -> list[str]:
+SHOWN_AS = "AssertionError: "  # what Jupyter (``_render_traceback_``) and nbgrader put before the first line
+
+
+def _wrapped(first: str, text: str, indent: int, width: int = MESSAGE_WIDTH) -> list[str]:
     """``first`` + ``text`` wrapped at ``MESSAGE_WIDTH``, every further line indented by ``indent`` spaces (a
     notebook would otherwise wrap long lines itself, at column 0)."""
     import textwrap
@@ -42,7 +45,7 @@ def _wrapped(first: str, text: str, indent: int) -> list[str]:
     for k, paragraph in enumerate(str(text).split("\n")):
         lines += textwrap.wrap(
             paragraph,
-            MESSAGE_WIDTH,
+            width,
             initial_indent=first if k == 0 else " " * indent,
             subsequent_indent=" " * indent,
             break_long_words=False,
@@ -54,7 +57,7 @@ def _wrapped(first: str, text: str, indent: int) -> list[str]:
 def failure(exercise: str, check: str, expected=None, got=None, hint: str | None = None) -> CheckFailure:
     """Build the one failure format used by every test: the check, then ``expected:``, ``got:`` and ``hint:``
     lines, each wrapped under its own value."""
-    lines = _wrapped(f"{exercise}: ", check, 4)
+    lines = _wrapped(f"{exercise}: ", check, 4, MESSAGE_WIDTH - len(SHOWN_AS))
     if expected is not None or got is not None:
         lines += _wrapped("    expected: ", expected, 14)
         lines += _wrapped("    got:      ", got, 14)

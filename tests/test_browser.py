@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from resnet_course.harness import MESSAGE_WIDTH
 from tools import lab
 from tools.notebooks import RELEASE, ROOT, SOURCE, nbgrader_meta, solved, source_notebooks
 
@@ -340,6 +341,15 @@ def test_a_mistake_in_notebook_2_reaches_the_graded_message(server, browser):
             ".some(e => e.innerText.includes('identity_block: calling identity_block('))",
             30,
         )
+        text, overflow = browser.execute_script(
+            "const e = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]"
+            ".find(e => e.innerText.includes('identity_block: calling identity_block('));"
+            "return [e.innerText, e.scrollWidth - e.clientWidth];"
+        )
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert len(lines) > 4 and all(len(line) <= MESSAGE_WIDTH for line in lines), text  # it wraps itself
+        assert all(line.startswith("    ") for line in lines[1:]), text  # under its field, not at column 0
+        assert overflow <= 1, f"the message is wider than its output area by {overflow} px"
         free = cells[[c["id"] for c in cells].index("identity_block_tests") - 1]
         assert "this check raised AttributeError" in json.dumps(free["outputs"]), free["outputs"]
         browser.execute_script(
