@@ -194,7 +194,7 @@ def main(argv=None) -> int:
         "--test",
         nargs="?",
         const=CHOSEN,
-        choices=resnets_utils.AUGMENTATION_LEVELS,
+        choices=resnets_utils.AUGMENTATION_LEVELS + VARIANTS,
         help=f"train on the whole training split and score the test split (default level: {CHOSEN})",
     )
     parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS + VARIANTS)
