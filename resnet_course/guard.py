@@ -36,6 +36,7 @@ _BASE = (
     "fast",
     "data",
     "plots",
+    "backgrounds",
     "weights",
     "pretrained",
     "standin",

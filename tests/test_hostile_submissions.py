@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 from resnet_course.catalogue.hostile import CANARY_FILE, HOSTILE_FILES, SHELL_NAME
+from resnet_course.harness import unwrapped
 from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
@@ -162,8 +163,9 @@ def test_attack_scores_zero_and_is_shown(course, adversary):
         if where == "autograde":
             assert any(text in line for line in lines), (text, lines)
         else:
-            assert text in autograded.read_text(), f"{text!r} not in {adversary.id}'s autograded notebook"
-            assert text in html.read_text(), f"{text!r} not in {adversary.id}'s feedback"
+            notebook = unwrapped(autograded.read_text().replace("\\n", " "))  # JSON: wrapped lines are \n
+            assert unwrapped(text) in notebook, f"{text!r} not in {adversary.id}'s autograded notebook"
+            assert unwrapped(text) in unwrapped(html.read_text()), f"{text!r} not in {adversary.id}'s feedback"
 
 
 def test_autograde_exits_1(course):

@@ -25,6 +25,7 @@ import pytest
 from resnet_course.catalogue.adversarial import ADVERSARIES as CATALOGUE
 from resnet_course.catalogue.adversarial import EVERY, FIRST
 from resnet_course.catalogue.hostile import HOSTILE_LIBRARY
+from resnet_course.harness import unwrapped
 from tests.needs_sandbox import grade_step, own_uids, processes_of_uids
 from tools import grade
 from tools.notebooks import ROOT, exercises, nbgrader_meta, read, solution_source, solved, source_notebooks
@@ -280,13 +281,13 @@ def test_adversarial_submission(graded_course, adversary):
             )
     for where, text, *on in adversary.evidence:
         if where == "autograde":
-            assert text in autograde_text, autograde_text[-3000:]
+            assert unwrapped(text) in unwrapped(autograde_text), autograde_text[-3000:]
             continue
         path, exercise, _ = next(item for item in items if not on or item[1] == on[0])
         cell = autograded_cell(
             graded_course, adversary.id, path, exercise if where == "answer" else f"{exercise}_tests"
         )
-        assert text in output_text(cell), (
+        assert unwrapped(text) in unwrapped(output_text(cell)), (
             f"{adversary.id}: {text!r} not in the {where} cell's output:\n{output_text(cell)[-2000:]}"
         )
 
