@@ -13,6 +13,7 @@ printed ``mv`` command runs no hidden command.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -152,6 +153,23 @@ def test_grading_finished_for_everyone_and_the_steps_ran(course):
     assert course["seconds"] < 1800, course["seconds"]  # a FIFO or a device never blocked the run
 
 
+def _shown(path) -> str:
+    """Every output a notebook shows (stream text, error values and tracebacks), unwrapped for matching text."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    parts = []
+    for out in (o for c in cells for o in c.get("outputs", [])):
+        for key in ("text", "evalue", "traceback"):
+            value = out.get(key, "")
+            parts.append(
+                "".join(value)
+                if key == "text" and isinstance(value, list)
+                else "\n".join(value)
+                if isinstance(value, list)
+                else str(value)
+            )
+    return unwrapped("\n".join(parts))
+
+
 @pytest.mark.parametrize("adversary", HOSTILE_FILES, ids=IDS)
 def test_attack_scores_zero_and_is_shown(course, adversary):
     assert scores(course)[adversary.id][0] == 0, course["text"][-4000:]
@@ -163,8 +181,7 @@ def test_attack_scores_zero_and_is_shown(course, adversary):
         if where == "autograde":
             assert any(text in line for line in lines), (text, lines)
         else:
-            notebook = unwrapped(autograded.read_text().replace("\\n", " "))  # JSON: wrapped lines are \n
-            assert unwrapped(text) in notebook, f"{text!r} not in {adversary.id}'s autograded notebook"
+            assert unwrapped(text) in _shown(autograded), f"{text!r} not in {adversary.id}'s autograded notebook"
             assert unwrapped(text) in unwrapped(html.read_text()), f"{text!r} not in {adversary.id}'s feedback"
 
 

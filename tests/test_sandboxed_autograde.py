@@ -13,6 +13,7 @@ no process of the students left; the host's loopback listener never reached; eve
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import threading
 from pathlib import Path
@@ -158,15 +159,30 @@ def test_model_scores_full_marks_and_blank_zero(course):
     assert "students per hour" in course["text"] and "ETA" in course["text"], course["text"][-3000:]
 
 
+def _shown(path) -> str:
+    """Every output a notebook shows (stream text, error values and tracebacks), unwrapped for matching text."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    parts = []
+    for out in (o for c in cells for o in c.get("outputs", [])):
+        for key in ("text", "evalue", "traceback"):
+            value = out.get(key, "")
+            parts.append(
+                "".join(value)
+                if key == "text" and isinstance(value, list)
+                else "\n".join(value)
+                if isinstance(value, list)
+                else str(value)
+            )
+    return unwrapped("\n".join(parts))
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_scores_zero(course, attack):
     assert scores(course)[attack] == 0, course["text"][-3000:]
     for text in EVIDENCE.get(attack, []):
         graded = course["root"] / "autograded" / attack / ASSIGNMENT
-        found = "".join(p.read_text() for p in graded.glob("*.ipynb"))
-        assert unwrapped(text) in unwrapped(found.replace("\\n", " ")), (
-            f"{attack}: {text!r} not in its autograded notebook"
-        )
+        found = " ".join(_shown(p) for p in graded.glob("*.ipynb"))
+        assert unwrapped(text) in found, f"{attack}: {text!r} not in its autograded notebook"
 
 
 def test_the_victim_is_graded_exactly_as_alone(course):
