@@ -154,9 +154,10 @@ def test_grading_finished_for_everyone_and_the_steps_ran(course):
 
 
 def _shown(path) -> str:
-    """Every output a notebook shows (stream text, error values and tracebacks), unwrapped for matching text."""
+    """Everything a notebook shows (cell sources, stream text, error values and tracebacks), unwrapped for matching
+    text."""
     cells = json.loads(Path(path).read_text())["cells"]
-    parts = []
+    parts = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", "")) for c in cells]
     for out in (o for c in cells for o in c.get("outputs", [])):
         for key in ("text", "evalue", "traceback"):
             value = out.get(key, "")

@@ -53,7 +53,9 @@ def test_check_reports_a_locked_edit_and_still_runs_the_tests(tmp_path):
     assert proc.stderr == "", proc.stderr
     out = proc.stdout
     assert "1 locked cell(s) were changed" in out and 'print("all good")' in out, out
-    assert "FAIL  identity_block_tests (10 points)" in out and "Conv2d" in out and "in your code, line" in unwrapped(out), out
+    assert (
+        "FAIL  identity_block_tests (10 points)" in out and "Conv2d" in out and "in your code, line" in unwrapped(out)
+    ), out
     assert "Traceback" not in out and "make:" not in out, out
     assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["identity_block.ipynb"]
 
