@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from resnet_course.grading import sandbox
+from resnet_course.harness import unwrapped
 
 try:
     sandbox.check_available()
@@ -59,3 +63,21 @@ def grade_step(course, *args: str, env: dict | None = None, timeout: float = 360
         timeout=timeout,
     )
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def shown_text(path) -> str:
+    """Everything a notebook shows (cell sources, stream text, error values and tracebacks), unwrapped for matching
+    text."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    parts = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", "")) for c in cells]
+    for out in (o for c in cells for o in c.get("outputs", [])):
+        for key in ("text", "evalue", "traceback"):
+            value = out.get(key, "")
+            parts.append(
+                "".join(value)
+                if key == "text" and isinstance(value, list)
+                else "\n".join(value)
+                if isinstance(value, list)
+                else str(value)
+            )
+    return unwrapped("\n".join(parts))

@@ -13,7 +13,6 @@ printed ``mv`` command runs no hidden command.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -27,7 +26,7 @@ import pytest
 
 from resnet_course.catalogue.hostile import CANARY_FILE, HOSTILE_FILES, SHELL_NAME
 from resnet_course.harness import unwrapped
-from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids
+from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids, shown_text
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import stage_course
@@ -153,26 +152,8 @@ def test_grading_finished_for_everyone_and_the_steps_ran(course):
     assert course["seconds"] < 1800, course["seconds"]  # a FIFO or a device never blocked the run
 
 
-def _shown(path) -> str:
-    """Everything a notebook shows (cell sources, stream text, error values and tracebacks), unwrapped for matching
-    text."""
-    cells = json.loads(Path(path).read_text())["cells"]
-    parts = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", "")) for c in cells]
-    for out in (o for c in cells for o in c.get("outputs", [])):
-        for key in ("text", "evalue", "traceback"):
-            value = out.get(key, "")
-            parts.append(
-                "".join(value)
-                if key == "text" and isinstance(value, list)
-                else "\n".join(value)
-                if isinstance(value, list)
-                else str(value)
-            )
-    return unwrapped("\n".join(parts))
-
-
 @pytest.mark.parametrize("adversary", HOSTILE_FILES, ids=IDS)
-def test_attack_scores_zero_and_is_shown(course, adversary):
+def test_attack_scores_zero_and_isshown_text(course, adversary):
     assert scores(course)[adversary.id][0] == 0, course["text"][-4000:]
     lines = [line for line in course["text"].splitlines() if adversary.id in line]
     assert lines, f"make autograde does not name {adversary.id}"
@@ -182,7 +163,7 @@ def test_attack_scores_zero_and_is_shown(course, adversary):
         if where == "autograde":
             assert any(text in line for line in lines), (text, lines)
         else:
-            assert unwrapped(text) in _shown(autograded), f"{text!r} not in {adversary.id}'s autograded notebook"
+            assert unwrapped(text) in shown_text(autograded), f"{text!r} not in {adversary.id}'s autograded notebook"
             assert unwrapped(text) in unwrapped(html.read_text()), f"{text!r} not in {adversary.id}'s feedback"
 
 

@@ -13,7 +13,6 @@ no process of the students left; the host's loopback listener never reached; eve
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import threading
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from resnet_course.catalogue.adversarial import ADVERSARIES, SANDBOX_PROBE_PORT_ENV
 from resnet_course.catalogue.hostile import HOSTILE_RUNTIME
 from resnet_course.harness import unwrapped
-from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids
+from tests.needs_sandbox import SANDBOX, grade_step, own_uids, processes_of_uids, shown_text
 from tools import grade
 from tools.notebooks import ROOT, exercises, source_notebooks
 from tools.release import stage_course
@@ -159,30 +158,12 @@ def test_model_scores_full_marks_and_blank_zero(course):
     assert "students per hour" in course["text"] and "ETA" in course["text"], course["text"][-3000:]
 
 
-def _shown(path) -> str:
-    """Everything a notebook shows (cell sources, stream text, error values and tracebacks), unwrapped for matching
-    text."""
-    cells = json.loads(Path(path).read_text())["cells"]
-    parts = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", "")) for c in cells]
-    for out in (o for c in cells for o in c.get("outputs", [])):
-        for key in ("text", "evalue", "traceback"):
-            value = out.get(key, "")
-            parts.append(
-                "".join(value)
-                if key == "text" and isinstance(value, list)
-                else "\n".join(value)
-                if isinstance(value, list)
-                else str(value)
-            )
-    return unwrapped("\n".join(parts))
-
-
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_scores_zero(course, attack):
     assert scores(course)[attack] == 0, course["text"][-3000:]
     for text in EVIDENCE.get(attack, []):
         graded = course["root"] / "autograded" / attack / ASSIGNMENT
-        found = " ".join(_shown(p) for p in graded.glob("*.ipynb"))
+        found = " ".join(shown_text(p) for p in graded.glob("*.ipynb"))
         assert unwrapped(text) in found, f"{attack}: {text!r} not in its autograded notebook"
 
 
