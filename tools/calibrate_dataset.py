@@ -90,62 +90,56 @@ def shifted(X, seed=0):
     return np.stack(out)
 
 
-def _variant(name):
-    """Candidate augmentations that are not levels of ``augmentation_layers``, as lists of layers: each is the
-    ``"photos"`` level with something added or widened."""
+def _photos(walls=None, farther=None):
+    """The ``"photos"`` level, with a random wall behind the hand of a fraction ``walls`` of the photos (after the
+    flip) and the zoom out to ``farther`` with shifts up to 15 % (smaller hands, further off centre)."""
     from keras import layers
 
     from resnet_course.backgrounds import random_background_layer
     from resnets_utils import augmentation_layers
 
     flips, rotation, zoom, translation, *photos = augmentation_layers("photos")
-
-    def wider(farther):  # smaller hands in a larger frame, further off centre
-        return [
-            layers.RandomZoom((-0.15, farther), fill_mode="nearest", seed=3),
-            layers.RandomTranslation(0.15, 0.15, fill_mode="nearest", seed=4),
-        ]
-
-    def camera():  # out of focus, or a camera without colour
-        return [
-            layers.RandomGaussianBlur(factor=(0.0, 1.0), sigma=(0.1, 1.0), value_range=(0, 1), seed=10),
-            layers.RandomGrayscale(0.15, seed=11),
-        ]
-
-    def walls(rate):  # a random wall behind the hand, for a fraction ``rate`` of the photos
-        return [flips, random_background_layer(rate=rate, seed=9)]
-
-    candidates = {
-        "photos+camera": lambda: [flips, rotation, zoom, translation, *photos, *camera()],
-        "photos+erasing": lambda: [
-            flips, rotation, zoom, translation, *photos,
-            layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 1), seed=12),
-        ],
-        "framing-mild": lambda: [flips, rotation, *wider(0.6), *photos],
-        "backgrounds": lambda: [*walls(0.8), rotation, zoom, translation, *photos],
-        "backgrounds+framing": lambda: [*walls(0.8), rotation, *wider(0.8), *photos],
-        "backgrounds-mild": lambda: [*walls(0.4), rotation, zoom, translation, *photos],
-        "backgrounds-mild+camera": lambda: [*walls(0.4), rotation, zoom, translation, *photos, *camera()],
-    }  # fmt: skip
-    return candidates[name]()
+    if farther is not None:
+        zoom = layers.RandomZoom((-0.15, farther), fill_mode="nearest", seed=3)
+        translation = layers.RandomTranslation(0.15, 0.15, fill_mode="nearest", seed=4)
+    wall = [random_background_layer(rate=walls, seed=9)] if walls is not None else []
+    return [flips, *wall, rotation, zoom, translation, *photos]
 
 
-VARIANTS = (
-    "photos+camera",
-    "photos+erasing",
-    "framing-mild",
-    "backgrounds",
-    "backgrounds+framing",
-    "backgrounds-mild",
-    "backgrounds-mild+camera",
-)
+def _camera():
+    """Out of focus, or a camera without colour."""
+    from keras import layers
+
+    return [
+        layers.RandomGaussianBlur(factor=(0.0, 1.0), sigma=(0.1, 1.0), value_range=(0, 1), seed=10),
+        layers.RandomGrayscale(0.15, seed=11),
+    ]
+
+
+def _erasing():
+    from keras import layers
+
+    return [layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0, 1), seed=12)]
+
+
+# Candidate augmentations that are not levels of ``augmentation_layers``: each builds its list of layers.
+CANDIDATES = {
+    "photos+camera": lambda: _photos() + _camera(),
+    "photos+erasing": lambda: _photos() + _erasing(),
+    "framing-mild": lambda: _photos(farther=0.6),
+    "backgrounds": lambda: _photos(walls=0.8),
+    "backgrounds+framing": lambda: _photos(walls=0.8, farther=0.8),
+    "backgrounds-mild": lambda: _photos(walls=0.4),
+    "backgrounds-mild+camera": lambda: _photos(walls=0.4) + _camera(),
+}
+VARIANTS = tuple(CANDIDATES)
 
 
 def train_resnet50(X_train, y_train, recipe=CHOSEN, epochs=EPOCHS, seed=0, verbose=2):
     """Notebook 4's recipe with ``keras.applications.ResNet50``; returns the model after the BatchNorm refresh."""
     import resnets_utils
 
-    stack = _variant(recipe) if recipe in VARIANTS else recipe
+    stack = CANDIDATES[recipe]() if recipe in CANDIDATES else recipe
     return resnets_utils.train_resnet50_from_scratch(X_train, y_train, stack, epochs, seed, verbose)
 
 
@@ -161,10 +155,9 @@ def accuracy(model, X, y, flips=False) -> float:
 DRAWS = 3  # other_sources copies of the validation photos scored (639 photos: less noise than one copy)
 
 
-def shift_scores(X, y):
-    """A function that scores a trained network on validation photos ``X``: as they are, on the ``shifted`` copy,
+def shift_scores(X, y, shifted_copy):
+    """A function that scores a trained network on validation photos ``X``: as they are, on their ``shifted`` copy,
     on ``DRAWS`` copies from ``other_sources`` (with and without test-time flips) and on each of its shifts alone."""
-    shifted_copy = shifted(X, seed=1)
     yy = np.tile(np.asarray(y).ravel(), DRAWS)
 
     def draws(shifts):
@@ -208,7 +201,8 @@ def main(argv=None) -> int:
     held = resnets_utils.signer_split(resnets_utils.load_signers()[0], fraction=0.2, seed=0)
     Xval, yval = Xtr[held], ytr[held]
     Xval_shifted = shifted(Xval, seed=1)
-    score = shift_scores(Xval, yval)
+    if args.validation or args.score:  # the other-sources copies take a while: only when they are scored
+        score = shift_scores(Xval, yval, Xval_shifted)
     if args.linear:
         t = time.time()
         val, shift = linear_baseline(Xtr[~held], ytr[~held], [Xval, Xval_shifted], yval, args.seed)
