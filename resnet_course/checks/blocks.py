@@ -66,13 +66,13 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     add_kind = kind(add_prod[0]) if add_prod else "the block input"
     if add_kind != "add":
         below = producer(add_prod[1].input_tensors[0]) if add_prod and add_prod[1].input_tensors else None
-        between = [KIND_NAMES.get(add_kind, add_kind)]
+        between = KIND_NAMES.get(add_kind, add_kind)
         if below is not None and kind(below[0]) == "add":  # a layer sits between the Add and the ReLU
-            hint = (f"the {between[0]} belongs on the main path, before the Add: Conv2D -> BatchNormalization, then "
+            hint = (f"the {between} belongs on the main path, before the Add: Conv2D -> BatchNormalization, then "
                     "Add the shortcut, then ReLU (a BatchNormalization after the Add would normalise the shortcut too)")
-            got = f"ReLU({between[0]}(Add(...)))"
+            got = f"ReLU({between}(Add(...)))"
         else:
-            hint, got = "add the shortcut to the main path first, then apply the ReLU", f"ReLU({between[0]})"
+            hint, got = "add the shortcut to the main path first, then apply the ReLU", f"ReLU({between})"
         raise failure(ex, "the final ReLU must be applied to the output of the Add", "ReLU(Add(...))", got, hint)
     adds = [op for op, _ in walk_nodes([out]) if kind(op) == "add"]
     expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds),

@@ -184,6 +184,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
            "freeze the whole base before phase 1: base.trainable = False")
     # Head: GAP -> LayerNormalization -> Dense(units, relu, L2) -> Dropout(rate) -> Dense(classes, softmax).
     kinds = [kind(layer) for layer in head_layers]
+    head_chain = chain_text(kinds)  # kind() names LayerNormalization and Dropout by their class
     expect("gap" in kinds, ex, "the head pools the feature map with GlobalAveragePooling2D", "a GlobalAveragePooling2D",
            chain_text(kinds), "add layers.GlobalAveragePooling2D() right after the base")
     norms = [i for i, layer in enumerate(head_layers) if isinstance(layer, L.LayerNormalization)]
@@ -191,9 +192,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     first_dense = next((i for i, k in enumerate(kinds) if k == "dense"), len(kinds))
     expect(any(gap_at < i < first_dense for i in norms), ex,
            "the head normalises the pooled features: GlobalAveragePooling2D -> LayerNormalization -> Dense",
-           "a LayerNormalization between the pooling and the hidden Dense", chain_text(
-               ["LayerNormalization" if isinstance(layer, L.LayerNormalization) else kind(layer)
-                for layer in head_layers]),
+           "a LayerNormalization between the pooling and the hidden Dense", head_chain,
            "add layers.LayerNormalization() right after the GlobalAveragePooling2D: the pooled features share "
            "a large common part, which the hidden Dense cannot learn around")
     at = [i for i, layer in enumerate(head_layers) if kind(layer) == "dense"]
@@ -212,10 +211,7 @@ def _check_transfer(ex, target, rng, head, classes=3, fit=False):
     drop_at = [i for i, layer in enumerate(head_layers) if isinstance(layer, L.Dropout)]
     hidden_at = head_layers.index(hidden)
     expect(any(hidden_at < i < at[-1] for i in drop_at), ex, "the Dropout's place in the head",
-           "Dense(units, relu) -> Dropout -> Dense(classes, softmax)", chain_text(
-               ["Dropout" if isinstance(layer, L.Dropout) else
-                "LayerNormalization" if isinstance(layer, L.LayerNormalization) else kind(layer)
-                for layer in head_layers]),
+           "Dense(units, relu) -> Dropout -> Dense(classes, softmax)", head_chain,
            "drop the hidden Dense's outputs: layers.Dropout(dropout) between the hidden Dense and the classifier")
     reg = hidden.kernel_regularizer
     factor = float(getattr(reg, "l2", 0.0) or 0.0) if reg is not None else 0.0
