@@ -4,6 +4,8 @@ A facade over ``resnet_course`` with the names the notebooks use:
 
 * ``load_dataset`` / ``convert_to_one_hot`` / ``load_signers`` / ``signer_split`` / ``prepare_photo`` /
   ``augmentation_layers``: the shipped photos of hands (``resnet_course.data``);
+* ``other_sources`` / ``PHOTO_SHIFTS``: copies of them as other people's cameras take them (``resnet_course.shifts``),
+  and ``random_background_layer``, an augmentation that paints another wall behind the hand (``resnet_course.backgrounds``);
 * ``fast_mode`` / ``course_setting`` / ``fit_verbosity`` / ``report_metric`` / ``start_tensorflow_quietly``:
   the one switch that shrinks epochs and data for CI and grading, and what the student sees
   (``resnet_course.fast``; every environment variable: ``resnet_course.config``);
@@ -18,6 +20,7 @@ solutions live once, in the nbgrader source notebooks.
 
 from __future__ import annotations
 
+from resnet_course.backgrounds import random_background_layer
 from resnet_course.cifar import (
     CIFAR10_CLASSES,
     CIFAR10_FILES,
@@ -67,6 +70,8 @@ from resnet_course.pretrained import (
     pretrained_resnet50,
     train_resnet50_from_scratch,
 )
+from resnet_course.shifts import SHIFTS as PHOTO_SHIFTS
+from resnet_course.shifts import other_sources
 from resnet_course.standin import STANDIN_PER_CLASS, make_cifar10_standin
 from resnet_course.weights import (
     copy_weights,
@@ -104,6 +109,9 @@ __all__ = [
     "prepare_photo",
     "AUGMENTATION_LEVELS",
     "augmentation_layers",
+    "other_sources",
+    "random_background_layer",
+    "PHOTO_SHIFTS",
     "train_resnet50_from_scratch",
     "Pretrained",
     "IMAGENET_NOTOP",

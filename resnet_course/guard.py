@@ -37,6 +37,7 @@ _BASE = (
     "data",
     "plots",
     "backgrounds",
+    "shifts",
     "weights",
     "pretrained",
     "standin",

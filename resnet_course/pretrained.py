@@ -9,7 +9,7 @@ import numpy as np
 
 from . import config
 from .config import CACHE_ENV, WEIGHTS_ENV
-from .data import augmentation_layers, load_dataset
+from .data import CHOSEN_AUGMENTATION, augmentation_layers, load_dataset
 from .fast import course_setting, fast_mode
 from .keras_internals import keras_home
 from .paths import DATASET_DIR
@@ -90,7 +90,7 @@ def imagenet_resnet50(input_shape=(64, 64, 3), cache_dir=None, download=True):
                       _imagenet_preprocess)
 
 
-def train_resnet50_from_scratch(X, y, level="photos", epochs=COURSE_EPOCHS, seed=0, verbose=0):
+def train_resnet50_from_scratch(X, y, level=CHOSEN_AUGMENTATION, epochs=COURSE_EPOCHS, seed=0, verbose=0):
     """Notebook 4's recipe with ``keras.applications.ResNet50(weights=None)``, for the course's tools.
 
     ``X``: uint8 photos ``(m, h, w, 3)``; ``y``: integer labels ``(m,)``. Adam with a cosine decay from 1e-3,
@@ -134,7 +134,7 @@ def _train_course_checkpoint(path: Path, input_shape, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
-CHECKPOINT_RECIPE = "photos-augmentation-v1"   # change it when the checkpoint's recipe changes
+CHECKPOINT_RECIPE = f"{CHOSEN_AUGMENTATION}-augmentation-v2"   # change it when the checkpoint's recipe changes
 
 
 def _training_data_tag() -> str:

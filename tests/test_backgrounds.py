@@ -1,5 +1,5 @@
 """Where the hand is (``backgrounds.hand_mask``), the random-wall augmentation layer and the copies of the photos
-from "other sources" (``tools.photo_shifts``) that choose notebook 4's recipe."""
+from "other sources" (``resnet_course.shifts``) that choose notebook 4's recipe."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from resnet_course.backgrounds import hand_mask, random_background_layer
-from tools.photo_shifts import SHIFTS, other_sources
+from resnet_course.shifts import SHIFTS, other_sources
 
 WALL, SKIN = (200, 200, 205), (205, 150, 120)
 

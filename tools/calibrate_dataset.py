@@ -8,7 +8,7 @@ Three measurements, one line each:
   ``resnets_utils.signer_split``): on the photos as they are, and on a *shifted* copy
   (``shifted``) that imitates other cameras and framing (zoom, position, rotation,
   lighting, colour cast, blur, JPEG compression), and on a copy as *other sources* might take them
-  (``tools.photo_shifts.other_sources``: other walls, desks and clutter behind the hand, smaller and
+  (``resnet_course.shifts.other_sources``: other walls, desks and clutter behind the hand, smaller and
   off-centre hands, other white balance and exposure, noise), since the network will meet photos
   unlike the training set's. This is how notebook 4's recipe is chosen.
 * ``--test``: the chosen recipe on the full training set, scored on the test split
@@ -38,21 +38,22 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from resnet_course.data import CHOSEN_AUGMENTATION, augmentation_layers  # noqa: E402
+from resnet_course.shifts import SHIFTS, other_sources  # noqa: E402
 from resnets_utils import COURSE_EPOCHS as EPOCHS  # noqa: E402 - notebook 4's epochs, one definition
-from tools.photo_shifts import SHIFTS, other_sources  # noqa: E402
 
-CHOSEN = "photos"  # the augmentation level notebook 4 uses
+CHOSEN = CHOSEN_AUGMENTATION  # the augmentation level notebook 4 uses
 
 
-def linear_baseline(X_train, y_train, X_evals, y_eval, seed=0) -> list[float]:
-    """Multinomial logistic regression on standardised raw pixels; its accuracy on each of ``X_evals``."""
+def linear_baseline(X_train, y_train, evals, seed=0) -> list[float]:
+    """Multinomial logistic regression on standardised raw pixels; its accuracy on each ``(X, y)`` of ``evals``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000, random_state=seed))
     clf.fit(X_train.reshape(len(X_train), -1) / 255.0, y_train)
-    return [float(clf.score(X.reshape(len(X), -1) / 255.0, y_eval)) for X in X_evals]
+    return [float(clf.score(X.reshape(len(X), -1) / 255.0, y)) for X, y in evals]
 
 
 def shifted(X, seed=0):
@@ -96,7 +97,6 @@ def _photos(walls=None, farther=None):
     from keras import layers
 
     from resnet_course.backgrounds import random_background_layer
-    from resnets_utils import augmentation_layers
 
     flips, rotation, zoom, translation, *photos = augmentation_layers("photos")
     if farther is not None:
@@ -104,16 +104,6 @@ def _photos(walls=None, farther=None):
         translation = layers.RandomTranslation(0.15, 0.15, fill_mode="nearest", seed=4)
     wall = [random_background_layer(rate=walls, seed=9)] if walls is not None else []
     return [flips, *wall, rotation, zoom, translation, *photos]
-
-
-def _camera():
-    """Out of focus, or a camera without colour."""
-    from keras import layers
-
-    return [
-        layers.RandomGaussianBlur(factor=(0.0, 1.0), sigma=(0.1, 1.0), value_range=(0, 1), seed=10),
-        layers.RandomGrayscale(0.15, seed=11),
-    ]
 
 
 def _erasing():
@@ -124,13 +114,13 @@ def _erasing():
 
 # Candidate augmentations that are not levels of ``augmentation_layers``: each builds its list of layers.
 CANDIDATES = {
-    "photos+camera": lambda: _photos() + _camera(),
+    "photos+camera": lambda: augmentation_layers("camera"),  # the level "camera", by its study name
     "photos+erasing": lambda: _photos() + _erasing(),
     "framing-mild": lambda: _photos(farther=0.6),
     "backgrounds": lambda: _photos(walls=0.8),
     "backgrounds+framing": lambda: _photos(walls=0.8, farther=0.8),
     "backgrounds-mild": lambda: _photos(walls=0.4),
-    "backgrounds-mild+camera": lambda: _photos(walls=0.4) + _camera(),
+    "backgrounds-mild+camera": lambda: _photos(walls=0.4) + augmentation_layers("camera")[-2:],
 }
 VARIANTS = tuple(CANDIDATES)
 
@@ -205,10 +195,13 @@ def main(argv=None) -> int:
         score = shift_scores(Xval, yval, Xval_shifted)
     if args.linear:
         t = time.time()
-        val, shift = linear_baseline(Xtr[~held], ytr[~held], [Xval, Xval_shifted], yval, args.seed)
-        test = linear_baseline(Xtr, ytr, [Xte], yte, args.seed)[0]
+        other = np.concatenate([other_sources(Xval, seed=2 + k) for k in range(DRAWS)])
+        evals = [(Xval, yval), (Xval_shifted, yval), (other, np.tile(yval, DRAWS))]
+        val, shift, elsewhere = linear_baseline(Xtr[~held], ytr[~held], evals, args.seed)
+        test = linear_baseline(Xtr, ytr, [(Xte, yte)], args.seed)[0]
         print(
-            f"linear baseline: validation {val:.3f}, shifted validation {shift:.3f}, test {test:.3f} "
+            f"linear baseline: validation {val:.3f}, shifted validation {shift:.3f}, other sources {elsewhere:.3f}, "
+            f"test {test:.3f} "
             f"({time.time() - t:.0f} s)",
             flush=True,
         )

@@ -1,5 +1,6 @@
-"""Copies of the course's photos as other people's cameras take them, to choose a recipe that holds outside the
-dataset (``tools.calibrate_dataset``); never used for training.
+"""Copies of the course's photos as other people's cameras take them (ResNet-50 notebook, "photos from elsewhere"):
+what notebook 4 scores its network on besides the test split, and what ``tools.calibrate_dataset`` chose the
+augmentation by; never used for training.
 
 ``other_sources`` is built unlike the training augmentation on purpose (drawn walls, desks and clutter rather than
 the augmentation's colour gradients), so that a recipe cannot score well here merely by having trained on the
@@ -54,7 +55,7 @@ def other_sources(X, seed=0, keep_wall=0.25, shifts=SHIFTS):
     to 90). ``shifts``: the subset of ``SHIFTS`` to apply (walls, framing, camera), to measure each alone."""
     from PIL import Image, ImageFilter
 
-    from resnet_course.backgrounds import hand_mask
+    from .backgrounds import hand_mask
 
     unknown = set(shifts) - set(SHIFTS)
     if unknown:
