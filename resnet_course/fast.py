@@ -42,7 +42,7 @@ def course_setting(full, fast, published=None):
 
 
 def report_metric(name: str, value: float) -> None:
-    """Hand the notebook's key metric to the course runner (``tools.run_course``); prints nothing.
+    """Hand one measured number to the course runner (``tools.run_course``); prints nothing.
 
     The runner sets ``RESNET_COURSE_METRICS`` to a file; each call appends ``name = value`` to it.
     Elsewhere (a learner's session, grading) the call does nothing.

@@ -39,7 +39,12 @@ def _copy(tmp_path, text: str, results: dict):
 
 RESULTS = {
     "notebooks": [
-        {"notebook": "07_cifar10/cifar10.ipynb", "seconds": 89.1, "key_metric": "test_accuracy_fine_tuned = 0.08"}
+        {
+            "notebook": "07_cifar10/cifar10.ipynb",
+            "seconds": 89.1,
+            "key_metric": "test_accuracy_fine_tuned = 0.08",
+            "metrics": {"test_accuracy_head_only": 0.1234, "test_accuracy_fine_tuned": 0.08},
+        }
     ]
 }
 
@@ -52,6 +57,9 @@ RESULTS = {
         ("It takes well under a minute: 30 s<!-- results: fast seconds -->.", "measured 89.1 s"),
         ("Fine-tuned: **8 %**<!-- results: fast test_accuracy_fine_tuned -->.", None),
         ("Fine-tuned: 9.0 %<!-- results: fast test_accuracy_fine_tuned -->.", "measured 8.000"),
+        ("Head only: 12.3 %<!-- results: fast test_accuracy_head_only -->.", None),
+        ("Head only: 12 %<!-- results: fast test_accuracy_head_only -->.", None),
+        ("Head only: 12.4 %<!-- results: fast test_accuracy_head_only -->.", "measured 12.340"),
         ("Loss 0.3<!-- results: fast loss -->.", "not 'loss'"),
         ("It takes about 90 s<!-- results: full seconds -->.", "no entry for the notebook"),
         ("A marker alone <!-- results: fast seconds --> marks nothing.", "without a number"),
@@ -63,6 +71,23 @@ def test_a_stale_or_broken_number_is_reported(tmp_path, text, says):
         assert problems == []
     else:
         assert len(problems) == 1 and says in problems[0], problems
+
+
+def test_the_course_runner_records_every_reported_metric(tmp_path, monkeypatch):
+    from tools import run_course
+
+    reported = tmp_path / "m.metrics"
+    reported.write_text("accuracy_before = 0.42\ntest_accuracy = 0.5\ntest_accuracy = 0.983\n")
+    assert run_course.metrics(reported) == {"accuracy_before": 0.42, "test_accuracy": 0.983}
+    monkeypatch.setattr(run_course, "ROOT", tmp_path)
+    (tmp_path / "docs").mkdir()
+    row = ("04_resnet50/resnet50.ipynb", 600.0, "test_accuracy = 0.983", "ok", run_course.metrics(reported))
+    run_course.record_results("full", [row], "d1")
+    assert measured.recorded("full", tmp_path)["04_resnet50/resnet50.ipynb"] == {
+        "seconds": 600.0,
+        "accuracy_before": 0.42,
+        "test_accuracy": 0.983,
+    }
 
 
 def test_the_release_gives_students_the_numbers_without_their_markers():

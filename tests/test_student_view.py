@@ -202,6 +202,23 @@ def test_the_course_runner_names_the_cell_and_the_time(monkeypatch):
     )
 
 
+def test_the_course_runner_logs_a_long_cell_when_it_has_run(tmp_path, monkeypatch, capsys):
+    """Through a real kernel: the line comes when the cell has finished, with its real duration."""
+    import nbformat
+
+    from tools import run_course
+
+    monkeypatch.setattr(run_course, "LOG_CELLS_FROM", 0.5)
+    path = tmp_path / "nb" / "slow.ipynb"
+    path.parent.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(1.5)")])
+    nbformat.write(nb, str(path))
+    seconds, _, status, _ = run_course.run_notebook(path, tmp_path / "out" / "slow.ipynb", timeout=60)
+    assert status == "ok"
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "cell 1/1 took" in ln)
+    assert line.startswith("  cell 1/1 took 1 s") or line.startswith("  cell 1/1 took 2 s"), line
+
+
 # --------------------------------------------------------------------------- live progress
 def test_fit_verbosity_is_a_bar_for_people_and_one_line_per_epoch_headless(monkeypatch):
     import resnets_utils

@@ -6,10 +6,11 @@ comment that students do not see::
     about 97 s<!-- results: fast seconds -->
     **98.3 %**<!-- results: full test_accuracy -->
 
-``fast`` or ``full`` names ``docs/results-<mode>.json`` (written by ``tools.run_course``); the key is
-``seconds`` (the notebook's own run time there) or the name of the metric the notebook reported with
+``fast`` or ``full`` names ``docs/results-<mode>.json`` (written by ``tools.run_course``), ``study`` names
+``docs/results-study.json`` (the means of ``tools.calibrate_dataset``'s runs that chose notebook 4's recipe); the key is
+``seconds`` (the notebook's own run time there) or the name of any metric the notebook reported with
 ``resnets_utils.report_metric``. ``python -m tools.measured`` (and tests/test_prose.py) lists every marked
-number that no longer says what its results file says: times must be within a factor of 1.5 ("about"), other
+number that no longer says what its results file says: times (``seconds`` and keys ending in ``_seconds``) must be within a factor of 1.5 ("about"), other
 numbers equal to the recorded value at the precision they are written with (a percentage against a fraction).
 """
 
@@ -26,11 +27,12 @@ import nbformat
 from .notebooks import ROOT, source_notebooks
 
 MARKER = re.compile(
-    r"(?P<number>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>%|s|seconds|minutes?)?\**\s*<!--\s*results:\s*(?P<mode>fast|full)\s+"
+    r"(?P<number>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>%|s|seconds|minutes?)?\**\s*<!--\s*results:\s*(?P<mode>fast|full|study)\s+"
     r"(?P<key>\w+)\s*-->"
 )
 LOOSE = re.compile(r"<!--\s*results:")
 WHOLE = re.compile(r"<!--\s*results:[^>]*-->")
+MODES = ("fast", "full", "study")  # docs/results-<mode>.json; study: what tools.calibrate_dataset measured
 TIME_FACTOR = 1.5  # a stated time ("about N s") may be this much off its measurement either way
 
 
@@ -73,10 +75,11 @@ def recorded(mode: str, root: Path = ROOT) -> dict:
         return {}
     out = {}
     for entry in json.loads(path.read_text(encoding="utf-8")).get("notebooks", []):
-        values = {"seconds": float(entry["seconds"])}
+        values = {"seconds": float(entry["seconds"])} if "seconds" in entry else {}
         name, _, value = str(entry.get("key_metric", "")).partition(" = ")
         if value:
             values[name.strip()] = float(value)
+        values.update({k: float(v) for k, v in entry.get("metrics", {}).items()})
         out[entry["notebook"]] = values
     return out
 
@@ -95,7 +98,7 @@ def stale(claim: Claim, results: dict) -> str:
     if claim.key not in values:
         return f"{where}: docs/results-{claim.mode}.json records {sorted(values)} for the notebook, not {claim.key!r}"
     measured = values[claim.key]
-    if claim.key == "seconds":
+    if claim.key == "seconds" or claim.key.endswith("_seconds"):
         if not measured / TIME_FACTOR <= claim.value <= measured * TIME_FACTOR:
             return f"{where}: measured {measured:g} s"
         return ""
@@ -108,7 +111,7 @@ def stale(claim: Claim, results: dict) -> str:
 
 def problems(paths=None, root: Path = ROOT) -> list[str]:
     """Every stale or broken marker of ``paths`` (the source notebooks by default)."""
-    results = {mode: recorded(mode, root) for mode in ("fast", "full")}
+    results = {mode: recorded(mode, root) for mode in MODES}
     out = []
     for path in paths or source_notebooks():
         found, broken = claims(path)

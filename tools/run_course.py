@@ -45,8 +45,24 @@ def key_metric(metrics_file: Path) -> str:
     return lines[-1].strip() if lines else "-"
 
 
+def metrics(metrics_file: Path) -> dict[str, float]:
+    """Every metric the notebook reported, the last value of each name (markers may cite any of them)."""
+    lines = metrics_file.read_text(encoding="utf-8").splitlines() if metrics_file.is_file() else []
+    found = {}
+    for line in lines:
+        name, _, value = line.partition(" = ")
+        try:
+            found[name.strip()] = float(value)
+        except ValueError:
+            continue
+    return found
+
+
 def _clock(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+LOG_CELLS_FROM = 5.0  # seconds: in a log, each code cell that ran this long gets a line
 
 
 class Progress:
@@ -102,7 +118,7 @@ class Progress:
     def cell_completed(self, cell, cell_index, **kwargs):
         if cell.cell_type == "code":
             took = time.time() - self.cell_start
-            if not self.live and took >= 5:
+            if not self.live and took >= LOG_CELLS_FROM:
                 self.stream.write(
                     f"  cell {self.done + 1}/{self.code_cells} took {_clock(took)} (notebook "
                     f"{_clock(time.time() - self.start)}, course {_clock(time.time() - self.course_start)}): "
@@ -112,7 +128,9 @@ class Progress:
             self.done += 1
 
 
-def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float | None = None) -> tuple[float, str, str]:
+def run_notebook(
+    path: Path, out_path: Path, timeout: int, course_start: float | None = None
+) -> tuple[float, str, str, dict[str, float]]:
     nb = nbformat.read(str(path), as_version=4)
     code_cells = sum(1 for c in nb.cells if c.cell_type == "code")
     start = time.time()
@@ -131,7 +149,7 @@ def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float |
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
                 on_cell_start=progress.cell_started,
-                on_cell_complete=progress.cell_completed,
+                on_cell_executed=progress.cell_completed,  # on_cell_complete fires when the cell is sent, not done
             )
             try:
                 client.execute()
@@ -147,9 +165,9 @@ def run_notebook(path: Path, out_path: Path, timeout: int, course_start: float |
                 os.environ[key] = value
     seconds = time.time() - start
     nbformat.write(nb, str(out_path))
-    metric = key_metric(metrics_file)
+    metric, reported = key_metric(metrics_file), metrics(metrics_file)
     metrics_file.unlink(missing_ok=True)
-    return seconds, metric, status
+    return seconds, metric, status, reported
 
 
 COMMANDS = {
@@ -165,13 +183,13 @@ def results_file(mode: str) -> Path:
 
 
 def record_results(mode: str, rows, when: str | None = None) -> Path:
-    """Write ``rows`` (notebook, seconds, key metric, status) into the mode's results file, keeping the
-    entries of notebooks this run did not execute; one entry per notebook, in course order."""
+    """Write ``rows`` (notebook, seconds, key metric, status, and optionally every reported metric) into the mode's
+    results file, keeping the entries of notebooks this run did not execute; one entry per notebook, in course order."""
     path = results_file(mode)
     old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     entries = {e["notebook"]: e for e in old.get("notebooks", [])}
     when = when or time.strftime("%Y-%m-%d")
-    for notebook, seconds, metric, status in rows:
+    for notebook, seconds, metric, status, *reported in rows:
         entries[notebook] = {
             "notebook": notebook,
             "seconds": round(seconds, 1),
@@ -179,6 +197,8 @@ def record_results(mode: str, rows, when: str | None = None) -> Path:
             "status": status,
             "measured": when,
         }
+        if reported and reported[0]:
+            entries[notebook]["metrics"] = {k: round(v, 4) for k, v in sorted(reported[0].items())}
     data = {"mode": mode, "command": COMMANDS[mode], "notebooks": [entries[k] for k in sorted(entries)]}
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -200,17 +220,17 @@ def main(argv=None) -> int:
     for i, path in enumerate(notebooks, 1):
         rel = path.relative_to(SOURCE)
         print(f"[{i}/{len(notebooks)}] {rel}")
-        seconds, metric, status = run_notebook(path, out_dir / rel, args.timeout, total)
+        seconds, metric, status, reported = run_notebook(path, out_dir / rel, args.timeout, total)
         print(f"  {status} in {seconds:.1f} s; {metric}")
-        rows.append((str(rel), seconds, metric, status))
+        rows.append((str(rel), seconds, metric, status, reported))
     table = ["| notebook | seconds | key metric | status |", "|---|---:|---|---|"]
-    table += [f"| {n} | {s:.1f} | {m} | {st} |" for n, s, m, st in rows]
+    table += [f"| {n} | {s:.1f} | {m} | {st} |" for n, s, m, st, _ in rows]
     table.append(f"| total | {time.time() - total:.1f} | | |")
     text = f"Course run, {mode} mode, {time.strftime('%Y-%m-%d %H:%M')}\n\n" + "\n".join(table) + "\n"
     (out_dir / "results.md").write_text(text)
     committed = record_results(mode, rows)
     print("\n" + text + f"\nwritten to {out_dir / 'results.md'} and {committed.relative_to(ROOT)}")
-    return 0 if all(st == "ok" for *_, st in rows) else 1
+    return 0 if all(row[3] == "ok" for row in rows) else 1
 
 
 if __name__ == "__main__":
