@@ -73,6 +73,24 @@ def test_a_stale_or_broken_number_is_reported(tmp_path, text, says):
         assert len(problems) == 1 and says in problems[0], problems
 
 
+@pytest.mark.parametrize(
+    "text, becomes",
+    [
+        ("Head only: **9.9 %**<!-- results: fast test_accuracy_head_only -->.", "Head only: **12.3 %**<!-- "),
+        ("Fine-tuned: 9 %<!-- results: fast test_accuracy_fine_tuned -->.", "Fine-tuned: 8 %<!-- "),
+        ("It takes about 10 s<!-- results: fast seconds --> in all.", "It takes about 89 s<!-- "),
+        ("It takes about 80 s<!-- results: fast seconds --> in all.", "It takes about 80 s<!-- "),
+        ("It takes about 5 minutes<!-- results: fast seconds -->.", "It takes about 1 minutes<!-- "),
+    ],
+)
+def test_update_rewrites_only_the_stale_number(tmp_path, text, becomes):
+    path = _copy(tmp_path, text, RESULTS)
+    measured.update([path], root=tmp_path)
+    after = nbformat.read(str(path), as_version=4).cells[0].source
+    assert after.startswith(becomes), after
+    assert measured.problems([path], root=tmp_path) == []
+
+
 def test_the_course_runner_records_every_reported_metric(tmp_path, monkeypatch):
     from tools import run_course
 

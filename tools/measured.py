@@ -9,7 +9,9 @@ comment that students do not see::
 ``fast`` or ``full`` names ``docs/results-<mode>.json`` (written by ``tools.run_course``), ``study`` names
 ``docs/results-study.json`` (the means of ``tools.calibrate_dataset``'s runs that chose notebook 4's recipe); the key is
 ``seconds`` (the notebook's own run time there) or the name of any metric the notebook reported with
-``resnets_utils.report_metric``. ``python -m tools.measured`` (and tests/test_prose.py) lists every marked
+``resnets_utils.report_metric``. ``python -m tools.measured --update`` rewrites stale marked numbers from the
+results files (the words around them are the maintainer's to reread). ``python -m tools.measured`` (and
+tests/test_prose.py) lists every marked
 number that no longer says what its results file says: times (``seconds`` and keys ending in ``_seconds``) must be within a factor of 1.5 ("about"), other
 numbers equal to the recorded value at the precision they are written with (a percentage against a fraction).
 """
@@ -119,7 +121,54 @@ def problems(paths=None, root: Path = ROOT) -> list[str]:
     return out
 
 
-def main() -> int:
+def _rewritten(m: re.Match, values: dict) -> str:
+    """The marked number of ``m`` as its results file records it, at the precision and in the unit it is written
+    with (a time only when it is outside the factor); the marker and what surrounds the number unchanged."""
+    key, unit, written = m["key"], m["unit"] or "", m["number"]
+    if key not in values:
+        return m.group(0)
+    measured = values[key]
+    if key == "seconds" or key.endswith("_seconds"):
+        value = float(written.replace(",", "")) * (60 if unit.startswith("minute") else 1)
+        if measured / TIME_FACTOR <= value <= measured * TIME_FACTOR:
+            return m.group(0)
+        number = f"{max(1, round(measured / 60)) if unit.startswith('minute') else round(measured)}"
+    else:
+        scale, decimals = (100 if unit == "%" else 1), _decimals(written)
+        number = f"{measured * scale:,.{decimals}f}" if "," in written else f"{measured * scale:.{decimals}f}"
+    start = m.start("number") - m.start()
+    return m.group(0)[:start] + number + m.group(0)[start + len(written) :]
+
+
+def update(paths=None, root: Path = ROOT) -> list[str]:
+    """Rewrite every stale marked number of ``paths`` (the source notebooks) from its results file; the notebooks
+    changed. The words around a number stay as they are: read each changed cell again before committing."""
+    results = {mode: recorded(mode, root) for mode in MODES}
+    changed = []
+    for path in paths or source_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        name = f"{path.parent.name}/{path.name}"
+        touched = False
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "markdown":
+                continue
+            new = MARKER.sub(lambda m: _rewritten(m, results[m["mode"]].get(name, {})), cell.source)
+            if new != cell.source:
+                cell.source, touched = new, True
+                changed.append(f"{name} cell {i}")
+        if touched:
+            nbformat.write(nb, str(path))
+    return changed
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--update"]:
+        for where in update():
+            print(f"rewrote the marked numbers of {where}: read it again")
+    elif args:
+        print("usage: python -m tools.measured [--update]")
+        return 2
     found = problems()
     for line in found:
         print(line)
