@@ -18,6 +18,7 @@ import argparse
 import re
 from pathlib import Path
 
+from .measured import without_markers
 from .notebooks import ROOT, read, source_notebooks
 from .release import ANSWER_TAG
 
@@ -65,7 +66,7 @@ def appendix() -> str:
         parts += [f"## {title}", ""]
         for k, (question, answer) in enumerate(zip(questions, answers), start=1):
             parts += [f"**Question {k}.** {question}", "", f"**Answer.** {answer}", ""]
-    return "\n".join(parts)
+    return without_markers("\n".join(parts))  # released to students: no results markers, as in notebooks/
 
 
 def main(argv=None) -> int:
