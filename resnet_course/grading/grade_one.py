@@ -209,10 +209,10 @@ def _unjudged(name: str, why: str) -> records.Verdict:
 def run_and_judge(job, plan, limits, judge_limits, sandboxed: bool):
     """Start the notebooks' sandbox and the judge's, connected by pipes; the judge's ``JudgeResult`` (or None),
     both sandboxes' reports, and the grader faults (the judge ended without a result)."""
-    req_r, req_w = os.pipe()  # judge -> notebooks
-    resp_r, resp_w = os.pipe()  # notebooks -> judge
-    plan_r, plan_w = os.pipe()  # grade_one -> judge
-    result_r, result_w = os.pipe()  # judge -> grade_one
+    req_r, req_w = wire.pipe()  # judge -> notebooks
+    resp_r, resp_w = wire.pipe()  # notebooks -> judge
+    plan_r, plan_w = wire.pipe()  # grade_one -> judge
+    result_r, result_w = wire.pipe()  # judge -> grade_one
     scratch = None if sandboxed else Path(tempfile.mkdtemp(prefix="resnet-grading-"))
     inside = "/scratch" if sandboxed else str(scratch)
     python = sys.executable
