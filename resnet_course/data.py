@@ -241,18 +241,26 @@ def convert_to_one_hot(Y, C):
 
 
 # --------------------------------------------------------------------------- photos unlike the training photos
-PHOTO_STATISTICS = {  # name: (what a low value means, what a high value means)
-    "brightness": ("darker", "brighter"),
-    "contrast": ("flatter (less contrast)", "more contrasted"),
-    "saturation": ("greyer", "more colourful"),
-    "background spread": ("plainer at the edges", "busier at the edges (another background?)"),
+PHOTO_STATISTICS = {  # name: (how a photo below every training photo is, how one above is), before "every training photo"
+    "brightness": ("darker than", "brighter than"),
+    "contrast": ("flatter (less contrast) than", "more contrasted than"),
+    "saturation": ("greyer than", "more colourful than"),
+    "background spread": ("plainer at the edges than", "busier at the edges (another background?) than"),
+    "hand size": ("with the hand smaller (farther away?) than in", "with the hand larger (closer?) than in"),
+    "hand left to right": ("with the hand further left than in", "with the hand further right than in"),
+    "hand top to bottom": ("with the hand higher up than in", "with the hand lower down than in"),
 }
 EDGE = 4  # pixels of each side of a 64x64 photo that show the wall behind the hand
+NO_HAND = 0.01  # a hand mask smaller than this share of the photo: no hand found by its colour
 
 
 def photo_statistics(images) -> np.ndarray:
     """Per photo (uint8, ``(m, 64, 64, 3)`` or one ``(64, 64, 3)``): mean brightness, contrast (the spread of its
-    values), mean saturation and the spread of the edge pixels (the background), each in [0, 1]; shape ``(m, 4)``."""
+    values), mean saturation, the spread of the edge pixels (the background), the share of the photo the hand covers
+    and where its centre lies across and down the photo (``backgrounds.hand_mask``; NaN without a hand), each in
+    [0, 1]; shape ``(m, 7)``, in the order of ``PHOTO_STATISTICS``."""
+    from .backgrounds import hand_mask
+
     a = np.asarray(images, dtype=np.float64).reshape((-1, IMAGE_SIZE, IMAGE_SIZE, 3)) / 255.0
     top, low = a.max(-1), a.min(-1)
     saturation = np.where(top > 0, (top - low) / np.maximum(top, 1e-6), 0.0)
@@ -262,18 +270,28 @@ def photo_statistics(images) -> np.ndarray:
         axis=1,
     )  # fmt: skip
     flat = a.reshape(len(a), -1)
-    return np.stack([flat.mean(1), flat.std(1), saturation.reshape(len(a), -1).mean(1), edge.std(1).mean(1)], 1)
+    masks = np.stack([hand_mask(image) for image in a])
+    area = masks.mean((1, 2))
+    area = np.where(area > NO_HAND, area, np.nan)
+    rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] / (IMAGE_SIZE - 1)
+    weight = np.where(np.isfinite(area), masks.sum((1, 2)), np.nan)
+    across, down = (masks * cols).sum((1, 2)) / weight, (masks * rows).sum((1, 2)) / weight
+    return np.stack(
+        [flat.mean(1), flat.std(1), saturation.reshape(len(a), -1).mean(1), edge.std(1).mean(1), area, across, down],
+        1,
+    )
 
 
 _RANGES: dict = {}
 
 
 def training_photo_ranges(path=None) -> np.ndarray:
-    """``(4, 2)``: the lowest and highest value of each ``photo_statistics`` over the training photos (cached)."""
+    """``(7, 2)``: the lowest and highest value of each ``photo_statistics`` over the training photos (cached;
+    about a second the first time)."""
     key = str(path or DATASET_DIR)
     if key not in _RANGES:
         stats = photo_statistics(load_dataset(path)[0])
-        _RANGES[key] = np.stack([stats.min(0), stats.max(0)], 1)
+        _RANGES[key] = np.stack([np.nanmin(stats, 0), np.nanmax(stats, 0)], 1)
     return _RANGES[key]
 
 
@@ -285,7 +303,9 @@ def unlike_training_photos(photo, margin: float = 0.1) -> list[str]:
     notes = []
     for (name, (low, high)), value, (lo, hi) in zip(PHOTO_STATISTICS.items(), values, ranges):
         slack = margin * (hi - lo)
-        if value < lo - slack or value > hi + slack:
-            notes.append(f"{low if value < lo else high} than every training photo ({name} {value:.2f}; "
+        if np.isfinite(value) and (value < lo - slack or value > hi + slack):
+            notes.append(f"{low if value < lo else high} every training photo ({name} {value:.2f}; "
                          f"the training photos: {lo:.2f} to {hi:.2f})")  # fmt: skip
+    if not np.isfinite(values[-1]):
+        notes.append("without a hand found by its colour (in the training photos skin is the only warm colour)")
     return notes

@@ -66,7 +66,8 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
     input size), and each step is printed. An array already at the model's input
     size is used as it is (uint8 in [0, 255] or floats in [0, 1]). For the course's
     64x64 networks, a photo darker, brighter, flatter, greyer or more colourful than
-    every training photo, or with a busier background, gets a note that says so.
+    every training photo, with a busier background, with the hand smaller, larger or
+    elsewhere in the frame, or without a hand found by its colour, gets a note that says so.
 
     Args:
         model: a trained Keras model taking ``(batch, h, w, 3)`` images scaled to [0, 1].
@@ -107,7 +108,7 @@ def predict_image(model, image, class_names=None, show=True, verbose=True):
         notes = unlike_training_photos(np.clip(x[0] * 255.0, 0, 255).round().astype(np.uint8))
         if notes:
             print("Note: this photo looks unlike the training photos, where networks trained on them are often "
-                  "wrong (notebook 4, section 3): it is " + "; ".join(notes) + ".")  # fmt: skip
+                  "wrong (notebook 4, section 5): it is " + "; ".join(notes) + ".")  # fmt: skip
     probs = np.asarray(model.predict(x, verbose=0))[0]
     if class_names is not None and len(class_names) != probs.size:
         raise ValueError(

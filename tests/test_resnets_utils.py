@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import resnets_utils as ru
+from resnet_course.data import unlike_training_photos
 
 matplotlib.use("Agg")
 
@@ -212,6 +213,24 @@ def test_predict_image_says_when_a_photo_is_unlike_every_training_photo(capsys):
         busy[edge] = np.repeat(noise[edge], 3, axis=-1)
     ru.predict_image(model, busy, show=False)
     assert "busier at the edges" in capsys.readouterr().out
+    wall = np.median(photo[0], axis=0).astype(np.uint8)
+    aside = np.broadcast_to(wall, photo.shape).copy()
+    aside[:, :40] = photo[:, 24:]  # the hand moved to the left edge of the frame
+    ru.predict_image(model, aside, show=False)
+    assert "with the hand further left than in every training photo (hand left to right" in capsys.readouterr().out
+    grey = np.repeat(photo.mean(-1, keepdims=True), 3, axis=-1).astype(np.uint8)
+    ru.predict_image(model, grey, show=False)
+    out = capsys.readouterr().out
+    assert "without a hand found by its colour" in out and "hand size" not in out, out
+
+
+def test_no_test_photo_gets_a_note_and_most_copies_from_other_sources_do():
+    """The notes are calibrated on the training photos: none of the 180 test photos (other signers, same setting)
+    is flagged, most of notebook 4's copies from other sources are."""
+    X_test = ru.load_dataset()[2]
+    assert not any(unlike_training_photos(x) for x in X_test)
+    flagged = sum(bool(unlike_training_photos(x)) for x in ru.other_sources(X_test, seed=0))
+    assert flagged > 0.8 * len(X_test), flagged
 
 
 def test_helpers_refuse_bad_input_with_what_they_expected():
