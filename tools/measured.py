@@ -104,7 +104,7 @@ def stale(claim: Claim, results: dict) -> str:
         if not measured / TIME_FACTOR <= claim.value <= measured * TIME_FACTOR:
             return f"{where}: measured {measured:g} s"
         return ""
-    scale = 100 if claim.text.endswith("%") else 1
+    scale = 100 if claim.text.rstrip("*").endswith("%") else 1  # "**98.9 %**": a bold percentage is one too
     decimals = _decimals(claim.text)
     if round(measured * scale, decimals) != round(claim.value * scale, decimals):
         return f"{where}: measured {measured * scale:.{decimals + 2}f}"
