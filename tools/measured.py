@@ -63,11 +63,19 @@ def claims(path: Path) -> tuple[list[Claim], list[str]]:
         matches = list(MARKER.finditer(cell.source))
         if len(matches) != len(LOOSE.findall(cell.source)):
             broken.append(f"{name} cell {i}: a results marker without a number right before it")
-        for m in matches:
-            number, unit = float(m["number"].replace(",", "")), m["unit"] or ""
-            value = number * 60 if unit.startswith("minute") else number / 100 if unit == "%" else number
-            found.append(Claim(name, i, m.group(0).split("<!--")[0].strip(), m["mode"], m["key"], value))
+        found += [_claim(name, i, m) for m in matches]
     return found, broken
+
+
+def _claim(notebook: str, cell: int, m: re.Match) -> Claim:
+    """The claim one ``MARKER`` match makes."""
+    number, unit = float(m["number"].replace(",", "")), m["unit"] or ""
+    value = number * 60 if unit.startswith("minute") else number / 100 if unit == "%" else number
+    return Claim(notebook, cell, m.group(0).split("<!--")[0].strip(), m["mode"], m["key"], value)
+
+
+def _is_time(key: str) -> bool:
+    return key == "seconds" or key.endswith("_seconds")
 
 
 def recorded(mode: str, root: Path = ROOT) -> dict:
@@ -100,7 +108,7 @@ def stale(claim: Claim, results: dict) -> str:
     if claim.key not in values:
         return f"{where}: docs/results-{claim.mode}.json records {sorted(values)} for the notebook, not {claim.key!r}"
     measured = values[claim.key]
-    if claim.key == "seconds" or claim.key.endswith("_seconds"):
+    if _is_time(claim.key):
         if not measured / TIME_FACTOR <= claim.value <= measured * TIME_FACTOR:
             return f"{where}: measured {measured:g} s"
         return ""
@@ -121,17 +129,14 @@ def problems(paths=None, root: Path = ROOT) -> list[str]:
     return out
 
 
-def _rewritten(m: re.Match, values: dict) -> str:
-    """The marked number of ``m`` as its results file records it, at the precision and in the unit it is written
-    with (a time only when it is outside the factor); the marker and what surrounds the number unchanged."""
-    key, unit, written = m["key"], m["unit"] or "", m["number"]
-    if key not in values:
+def _rewritten(m: re.Match, claim: Claim, results: dict) -> str:
+    """The marked number of ``m`` (``claim``) as ``results`` records it when ``stale`` says it no longer does, at the
+    precision and in the unit it is written with; the marker and what surrounds the number unchanged."""
+    values = results.get(claim.notebook, {})
+    if claim.key not in values or not stale(claim, results):
         return m.group(0)
-    measured = values[key]
-    if key == "seconds" or key.endswith("_seconds"):
-        value = float(written.replace(",", "")) * (60 if unit.startswith("minute") else 1)
-        if measured / TIME_FACTOR <= value <= measured * TIME_FACTOR:
-            return m.group(0)
+    measured, unit, written = values[claim.key], m["unit"] or "", m["number"]
+    if _is_time(claim.key):
         number = f"{max(1, round(measured / 60)) if unit.startswith('minute') else round(measured)}"
     else:
         scale, decimals = (100 if unit == "%" else 1), _decimals(written)
@@ -152,7 +157,7 @@ def update(paths=None, root: Path = ROOT) -> list[str]:
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "markdown":
                 continue
-            new = MARKER.sub(lambda m: _rewritten(m, results[m["mode"]].get(name, {})), cell.source)
+            new = MARKER.sub(lambda m: _rewritten(m, _claim(name, i, m), results[m["mode"]]), cell.source)
             if new != cell.source:
                 cell.source, touched = new, True
                 changed.append(f"{name} cell {i}")
