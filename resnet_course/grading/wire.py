@@ -98,17 +98,23 @@ class Reader:
         self.fd, self.header_cap, self.blob_cap = fd, header_cap, blob_cap
         self.buffer = bytearray()
 
-    def _fill(self, deadline: float | None) -> None:
+    def _wait(self, deadline: float | None) -> None:
+        """Until the pipe has something to read, at most until ``deadline``."""
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
                 raise WireError("no answer in time")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                raise WireError("no answer in time")
-        chunk = os.read(self.fd, 1 << 20)
-        if not chunk:
+
+    @staticmethod
+    def _got(count: int) -> int:
+        if not count:
             raise WireError("the other side closed its end (it ended or was killed)")
+        return count
+
+    def _fill(self, deadline: float | None) -> None:
+        self._wait(deadline)
+        chunk = os.read(self.fd, PIPE_BYTES)
+        self._got(len(chunk))
         self.buffer += chunk
 
     def read(self, timeout: float | None = None) -> Frame:
@@ -161,13 +167,7 @@ class Reader:
         view[:have] = self.buffer
         self.buffer.clear()
         while have < size:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                    raise WireError("no answer in time")
-            got = os.readv(self.fd, [view[have:]])
-            if not got:
-                raise WireError("the other side closed its end (it ended or was killed)")
-            have += got
+            self._wait(deadline)
+            have += self._got(os.readv(self.fd, [view[have:]]))
         view.release()
         return bytes(out)
