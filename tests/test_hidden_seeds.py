@@ -9,8 +9,9 @@ from resnet_course.registry import names
 from tools.hidden_seeds import answers, failures
 
 # Seeds at which a correct answer once failed its hidden test, kept as regressions: freeze_batchnorm's check
-# expected its first convolution to change in one fit step, which a dead ReLU can prevent.
-ONCE_FAILED = {"freeze_batchnorm": [3, 64, 70, 126]}
+# expected its first convolution to change in one fit step, which a dead ReLU can prevent; grad_cam's compared
+# maps whose unnormalised peak was about 1e-11, where dividing by max(peak, 1e-12) or by peak + 1e-12 disagree.
+ONCE_FAILED = {"freeze_batchnorm": [3, 64, 70, 126], "grad_cam": [104, 108]}
 HEAVY = {"ResNet50", "load_pretrained"}  # ResNet-50s per seed: the reference only here
 
 
