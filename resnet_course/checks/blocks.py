@@ -48,10 +48,10 @@ def _branches(ex, add_node, block_input):
     return chains[0], chains[1]
 
 
-def _check_block_structure(ex, inp, out, f, filters, s, identity):
-    """Check the layer graph of one block (final ReLU, Add, shortcut, main path, conv settings, BatchNorm)."""
+def block_branches(ex, inp, out):
+    """Check that a residual block ends in ReLU(Add(main path, shortcut)) with one Add; return the two
+    branches as layer lists (shortcut, main path), each from the block input X to the Add."""
     __tracebackhide__ = True
-    F1, F2, F3 = filters
     last_op, last_node = producer(out)
     last = kind(last_op)
     if last == "add":
@@ -77,7 +77,14 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
     adds = [op for op, _ in walk_nodes([out]) if kind(op) == "add"]
     expect(len(adds) == 1, ex, "a block has exactly one Add", 1, len(adds),
            "add the shortcut once, at the end of the block, just before the final ReLU")
-    shortcut, main = _branches(ex, add_prod[1], inp)
+    return _branches(ex, add_prod[1], inp)
+
+
+def _check_block_structure(ex, inp, out, f, filters, s, identity):
+    """Check the layer graph of one block (final ReLU, Add, shortcut, main path, conv settings, BatchNorm)."""
+    __tracebackhide__ = True
+    F1, F2, F3 = filters
+    shortcut, main = block_branches(ex, inp, out)
     short_kinds, main_kinds = kinds_with_fused(shortcut), kinds_with_fused(main)
 
     if identity:
@@ -137,7 +144,13 @@ def _check_block_structure(ex, inp, out, f, filters, s, identity):
                "the shortcut's Conv2D (kernel, filters, strides)", ((1, 1), F3, (s, s)),
                (tuple(sc.kernel_size), sc.filters, tuple(sc.strides)),
                "the shortcut must produce the main path's shape: F3 filters, 1x1 kernel, stride s")
-    no_bias = [i for i, c in enumerate(convs + [op for op in shortcut if kind(op) == "conv"]) if not c.use_bias]
+    check_conv_bias_and_bn(ex, convs + [op for op in shortcut if kind(op) == "conv"], bns)
+
+
+def check_conv_bias_and_bn(ex, convs, bns):
+    """Every Conv2D keeps its bias; every BatchNormalization has keras.applications.ResNet50's arguments."""
+    __tracebackhide__ = True
+    no_bias = [c for c in convs if not c.use_bias]
     expect(not no_bias, ex, "every Conv2D keeps its bias (the Keras default)", "use_bias=True",
            "use_bias=False", "keras.applications.ResNet50 keeps the biases; leave use_bias at its default")
     axes = [b.axis if isinstance(b.axis, int) else tuple(b.axis) for b in bns]
@@ -168,7 +181,7 @@ def _expected_block_shape(shape, filters, s):
     return (None, -(-h // s), -(-w // s), filters[2])
 
 
-def _check_initializers(ex, out, init, config):
+def check_initializers(ex, out, init, config):
     """Every Conv2D of the block draws its kernel from the ``initializer`` it was given (by class name: in the
     grader the class crosses the sandbox's boundary as a copy). Otherwise its values differ from the fixtures'
     for a reason the value comparison would not name."""
@@ -201,7 +214,7 @@ def block_test(ex, target, identity, configs):
         config = f"X of shape {fmt_shape((None,) + shape)}, f={f}, filters={filters}" + ("" if identity else f", s={s}")
         expect(tuple(out.shape) == want, ex, f"output shape for {config}", want, tuple(out.shape),
                "height and width shrink by s (ceil(n / s)) and the block outputs F3 channels")
-        _check_initializers(ex, out, init, config)
+        check_initializers(ex, out, init, config)
         model = keras.Model(inp, out)
         key = fixture_key(ex, i)
         compare_modes(ex, model, fixtures[fixture_key(key, "x")], fixtures[fixture_key(key, "inference")],
