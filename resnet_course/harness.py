@@ -154,6 +154,16 @@ def _learner_line(exc: BaseException) -> str:
     return f" (in your code, line {best.lineno}{code})"
 
 
+# What to look at when the two inputs of a residual Add differ in shape, by exercise (None: the bottleneck blocks).
+ADD_SHAPE_HINTS = {
+    None: "the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
+    "the strides of the main path and of the shortcut, and that both end with F3 channels",
+    "basic_block": "the two inputs of the Add have different shapes: project the shortcut whenever s != 1 or X's "
+    "channels differ from filters, put the stride s on the first 3x3 conv and on the shortcut's "
+    "1x1 conv, and use padding='same' on both 3x3 convs",
+}
+
+
 def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs):
     """Call the learner's function and turn every way it can go wrong into a readable failure."""
     __tracebackhide__ = True
@@ -197,10 +207,7 @@ def call_learner(exercise: str, target, *args, timeout: float = 120.0, **kwargs)
         hint = "the error message names the layer or operation that failed"
         low = str(exc).lower()
         if "incompatible shapes" in low or "must have the same shape" in low:
-            hint = (
-                "the two inputs of the Add have different shapes: check padding='same' on the f x f conv, "
-                "the strides of the main path and of the shortcut, and that both end with F3 channels"
-            )
+            hint = ADD_SHAPE_HINTS.get(exercise, ADD_SHAPE_HINTS[None])
         elif "'nonetype'" in low:
             hint = (
                 "a value is None where a number or array was expected: does every function (a recursive call "

@@ -389,6 +389,58 @@ VARIANTS = [
        ('layers.MaxPooling2D((3, 3), strides=(2, 2), name="pool1_pool")', "layers.MaxPool2D(3, 2)")),
 ]
 
+# ---- basic_block (notebook 4, ResNet-18/34; appended)
+BASIC_CONV1 = ('X = layers.Conv2D(filters, (3, 3), strides=(s, s), padding="same", '
+               'kernel_initializer=initializer(seed=0))(X)')
+BASIC_CONV2 = ('X = layers.Conv2D(filters, (3, 3), strides=(1, 1), padding="same", '
+               'kernel_initializer=initializer(seed=0))(X)')
+BASIC_MAIN = f"{BASIC_CONV1}\n    X = {BN}(X)\n    {RELU}\n    {BASIC_CONV2}\n"
+BASIC_IF = "    if s != 1 or X_shortcut.shape[-1] != filters:\n"
+MUTANTS += [
+    _m("basic_block", "no_projection_for_channels", "a projection only when s != 1", "whenever s != 1 or X's channels",
+       (BASIC_IF, "    if s != 1:\n")),
+    _m("basic_block", "always_projection", "a projection even when the shape does not change", "is X itself",
+       (BASIC_IF, "    if True:\n")),
+    _m("basic_block", "stride_on_second", "the stride on the second 3x3 convolution", "belongs on the first",
+       (BASIC_MAIN, BASIC_MAIN.replace("strides=(s, s)", "strides=(t, t)").replace("strides=(1, 1)", "strides=(s, s)")
+        .replace("strides=(t, t)", "strides=(1, 1)"))),
+    _m("basic_block", "stride_ignored", "stride s ignored everywhere", "stride s is ignored",
+       ("strides=(s, s)", "strides=(1, 1)")),
+    _m("basic_block", "main_stride_ignored", "s used by the shortcut only", "put the stride s on the first 3x3 conv",
+       (BASIC_CONV1, BASIC_CONV1.replace("strides=(s, s)", "strides=(1, 1)"))),
+    _m("basic_block", "relu_before_add", "a ReLU after the second BatchNorm, before the Add", "comes after the Add",
+       ("    # Add the shortcut", f"    {RELU}\n    # Add the shortcut")),
+    _m("basic_block", "no_final_relu", "no ReLU after the Add", "must end with a ReLU applied after the Add",
+       (FINAL, "    X = layers.Add()([X, X_shortcut])\n")),
+    _m("basic_block", "valid_padding", "the second 3x3 convolution with padding='valid'", "padding='same' on both 3x3",
+       (BASIC_CONV2, BASIC_CONV2.replace('padding="same"', 'padding="valid"'))),
+    _m("basic_block", "one_conv", "a single 3x3 convolution on the main path", "two 3x3 Conv2D",
+       (f"    {BASIC_CONV2}\n    X = {BN}(X)\n", "")),
+    _m("basic_block", "fused_relu", "Conv2D(activation='relu') instead of a ReLU after BatchNorm", "before BatchNorm",
+       (BASIC_CONV1, BASIC_CONV1.replace("initializer(seed=0))", 'initializer(seed=0), activation="relu")'))),
+    _m("basic_block", "initializer_ignored", "Keras's default initializer in the shortcut's Conv2D",
+       "come from the `initializer` argument",
+       ("                                   kernel_initializer=initializer(seed=0))(X_shortcut)",
+        "                                   )(X_shortcut)")),
+    _m("basic_block", "no_conv_bias", "every Conv2D without its bias", "keeps its bias",
+       ("kernel_initializer=initializer(seed=0))", "kernel_initializer=initializer(seed=0), use_bias=False)")),
+    _m("basic_block", "momentum", "BatchNorm with momentum=0.9", "momentum",
+       (BN, BN.replace(")", ", momentum=0.9)"))),
+]
+VARIANTS += [
+    _v("basic_block", "plus_relu_layer_axis", "`+`, layers.ReLU(), axis=-1, int kernel sizes and strides",
+       ("    X = layers.Add()([X, X_shortcut])\n", "    X = X + X_shortcut\n"), ('layers.Activation("relu")', "layers.ReLU()"),
+       (BN, BN.replace("axis=3", "axis=-1")), (BASIC_CONV1, BASIC_CONV1.replace("(3, 3), strides=(s, s)", "3, strides=s"))),
+    _v("basic_block", "shortcut_first_ops", "the shortcut built first, layers.add and an Activation of keras.ops.relu",
+       ("    X_shortcut = X\n", "    X_shortcut = X\n    if s != 1 or X.shape[-1] != filters:\n"
+        "        X_shortcut = layers.Conv2D(filters, 1, strides=s, kernel_initializer=initializer(seed=0))(X)\n"
+        f"        X_shortcut = {BN}(X_shortcut)\n"),
+       (f"{BASIC_IF}        X_shortcut = layers.Conv2D(filters, (1, 1), strides=(s, s), padding=\"valid\",\n"
+        "                                   kernel_initializer=initializer(seed=0))(X_shortcut)\n"
+        f"        X_shortcut = {BN}(X_shortcut)\n", ""),
+       (FINAL, "    X = layers.add([X, X_shortcut])\n    X = layers.Activation(keras.ops.relu)(X)\n")),
+]
+
 # ---- notebooks 6 and 7 (transfer learning, CIFAR-10): their own module, appended in order
 from .mutants_6_7 import MUTANTS as _MUTANTS_6_7  # noqa: E402
 from .mutants_6_7 import VARIANTS as _VARIANTS_6_7  # noqa: E402

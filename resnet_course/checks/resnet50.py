@@ -7,14 +7,28 @@ import re
 import numpy as np
 
 from ..exercise import Exercise, Fixtures, fixture_key
-from ..expected import fresh_seed, load_fixtures
+from ..expected import deterministic_initializer, fresh_seed, load_fixtures
 from ..graph import chain_back, chain_text, kind, kinds_with_fused
 from ..guard import expect_untampered
 from ..harness import call_learner, expect, failure, guarded, passed, short
 from ..keras_internals import producer, recording_keras_resnets, walk_nodes, zero_initialised
 from ..paths import FIXTURES
 from ..weights import copy_weights
-from .common import TOLERANCE, architecture_of, close, expect_model, lazy_keras, limit, randomize
+from .blocks import block_branches, check_conv_bias_and_bn, check_initializers
+from .common import (
+    BATCH,
+    BN_EPSILON,
+    TOLERANCE,
+    architecture_of,
+    close,
+    compare_modes,
+    expect_model,
+    expect_tensor,
+    fmt_shape,
+    lazy_keras,
+    limit,
+    randomize,
+)
 
 RESNET_CONFIGS = [((64, 64, 3), 6), ((96, 96, 3), 4)]   # (input shape, classes); the fixtures hold the parameter counts
 STAGES = [(3, 256), (4, 512), (6, 1024), (3, 2048)]    # (blocks, output channels) of conv2_x .. conv5_x
@@ -297,6 +311,151 @@ def ResNet50_hidden_test(target, seed=None):
         _resnet_test("ResNet50", target, [((side, side, 3), int(rng.integers(2, 12)))], seed)
 
 
+# --------------------------------------------------------------------------- basic_block (ResNet-18/34)
+# Fixed configurations: (input shape without the batch axis, filters, s): an identity shortcut, a projection for
+# new channels, a projection for a stride.
+BASIC_CONFIGS = [((5, 5, 4), 4, 1), ((4, 4, 3), 5, 1), ((6, 6, 2), 3, 2)]
+BASIC_MAIN = ["conv", "bn", "relu", "conv", "bn"]
+
+
+def _check_basic_structure(ex, inp, out, filters, s):
+    """Check a basic block's graph: ReLU(Add), the shortcut its shape calls for, two 3x3 convolutions."""
+    __tracebackhide__ = True
+    shortcut, main = block_branches(ex, inp, out)
+    short_kinds, main_kinds = kinds_with_fused(shortcut), kinds_with_fused(main)
+    projection = s != 1 or inp.shape[-1] != filters
+    why = f"s={s} and X has {inp.shape[-1]} channels for filters={filters}"
+    if not projection:
+        expect(not shortcut, ex, f"the shortcut is X itself when the shape does not change ({why})",
+               "X_shortcut = X (no layers)", chain_text(short_kinds),
+               "project only when s != 1 or X's channels differ from filters: "
+               "if s != 1 or X.shape[-1] != filters: ...")
+    else:
+        expect(short_kinds == ["conv", "bn"], ex, f"the shortcut projects X when the shape changes ({why})",
+               chain_text(["conv", "bn"]), chain_text(short_kinds) if shortcut else "X unchanged",
+               "X_shortcut = Conv2D(filters, 1, strides=s) then BatchNormalization: the Add needs both inputs "
+               "of the same shape")
+    if main_kinds != BASIC_MAIN:
+        hint = "two steps: Conv2D -> BatchNormalization -> ReLU, then Conv2D -> BatchNormalization (no ReLU before the Add)"
+        if any("fused" in k for k in main_kinds):
+            hint = "Conv2D(activation='relu') applies ReLU before BatchNorm; use a separate ReLU after BatchNorm"
+        elif main_kinds == BASIC_MAIN + ["relu"]:
+            hint = "the ReLU comes after the Add: feed the second BatchNorm's output straight into the Add"
+        elif main_kinds.count("conv") != 2:
+            hint = f"a basic block has two 3x3 Conv2D layers on its main path; yours has {main_kinds.count('conv')}"
+        raise failure(ex, "layers of the main path, in order", chain_text(BASIC_MAIN), chain_text(main_kinds), hint)
+    convs = [op for op in main if kind(op) == "conv"]
+    got = [(tuple(c.kernel_size), c.filters, tuple(c.strides), c.padding) for c in convs]
+    want = [((3, 3), filters, (s, s), "same"), ((3, 3), filters, (1, 1), "same")]
+    if got != want:
+        hint = "both convolutions are 3x3 with `filters` filters and padding='same'; the first one has strides=(s, s)"
+        if [g[2] for g in got] == [(1, 1), (s, s)] and s != 1:
+            hint = "the stride belongs on the first 3x3 convolution, so the second one works at the new size"
+        elif s != 1 and all(g[2] == (1, 1) for g in got):
+            hint = "the stride s is ignored: pass strides=(s, s) to the first Conv2D"
+        raise failure(ex, "the main path's convolutions (kernel, filters, strides, padding)", want, got, hint)
+    if projection:
+        sc = shortcut[0]
+        got_sc = (tuple(sc.kernel_size), sc.filters, tuple(sc.strides))
+        expect(got_sc == ((1, 1), filters, (s, s)), ex, "the shortcut's Conv2D (kernel, filters, strides)",
+               ((1, 1), filters, (s, s)), got_sc, "the shortcut must produce the main path's shape: `filters` "
+               "filters, 1x1 kernel, stride s")
+    check_conv_bias_and_bn(ex, convs + [op for op in shortcut if kind(op) == "conv"],
+                           [op for op in main + shortcut if kind(op) == "bn"])
+
+
+def _basic_config(shape, filters, s) -> str:
+    return f"X of shape {fmt_shape((None,) + tuple(shape))}, filters={filters}, s={s}"
+
+
+def basic_block_test(target):
+    """Check ``basic_block(X, filters, s, initializer)``: its layers, shapes and values in both BatchNorm modes."""
+    __tracebackhide__ = True
+    ex = "basic_block"
+    with guarded(ex):
+        expect_untampered(ex)
+        keras = lazy_keras()
+        fixtures = load_fixtures(exercise=ex)
+        init = deterministic_initializer()
+        for i, (shape, filters, s) in enumerate(BASIC_CONFIGS):
+            inp = keras.Input(shape)
+            out = call_learner(ex, target, inp, filters=filters, s=s, initializer=init, timeout=limit("block"))
+            expect_tensor(ex, out, inp)
+            _check_basic_structure(ex, inp, out, filters, s)
+            config = _basic_config(shape, filters, s)
+            want = (None, -(-shape[0] // s), -(-shape[1] // s), filters)
+            expect(tuple(out.shape) == want, ex, f"output shape for {config}", want, tuple(out.shape),
+                   "height and width shrink by s (ceil(n / s)) and the block outputs `filters` channels")
+            check_initializers(ex, out, init, config)
+            key = fixture_key(ex, i)
+            compare_modes(ex, keras.Model(inp, out), fixtures[fixture_key(key, "x")],
+                          fixtures[fixture_key(key, "inference")], fixtures[fixture_key(key, "training")],
+                          f"for {config}")
+        passed(ex, f"layers, shapes and values in both BatchNorm modes for {len(BASIC_CONFIGS)} configurations")
+
+
+def _reference_basic_block(keras, X, filters, s):
+    """The basic block of He et al. (2015, Fig. 2 left; option B shortcuts), in keras.applications' conventions."""
+    layers = keras.layers
+
+    def bn(t):
+        return layers.BatchNormalization(axis=3, epsilon=BN_EPSILON)(t)
+
+    shortcut = X
+    if s != 1 or X.shape[-1] != filters:
+        shortcut = bn(layers.Conv2D(filters, 1, strides=s)(X))
+    Y = layers.Activation("relu")(bn(layers.Conv2D(filters, 3, strides=s, padding="same")(X)))
+    Y = bn(layers.Conv2D(filters, 3, padding="same")(Y))
+    return layers.Activation("relu")(layers.Add()([Y, shortcut]))
+
+
+def basic_block_hidden_test(target, seed=None):
+    """Re-check ``basic_block`` on a fresh random configuration against the reference block."""
+    __tracebackhide__ = True
+    ex = "basic_block"
+    seed = fresh_seed(seed)
+    with guarded(ex):
+        keras = lazy_keras()
+        rng = np.random.default_rng(seed)
+        filters, s, side = int(rng.integers(1, 7)), int(rng.integers(1, 3)), int(rng.integers(3, 9))
+        channels = filters if rng.random() < 0.5 else int(rng.integers(1, 7))
+        inp = keras.Input((side, side, channels))
+        out = call_learner(ex, target, inp, filters=filters, s=s, initializer=keras.initializers.GlorotUniform,
+                           timeout=limit("block"))
+        expect_tensor(ex, out, inp)
+        model = keras.Model(inp, out)
+        ref_in = keras.Input((side, side, channels))
+        reference = keras.Model(ref_in, _reference_basic_block(keras, ref_in, filters, s))
+        randomize(reference, rng)
+        config = _basic_config((side, side, channels), filters, s)
+        try:
+            copy_weights(reference, model)
+        except ValueError as exc:
+            raise failure(ex, f"the block's layers against the reference block, one for one, for {config}",
+                          "the same layers with the same weight shapes", str(exc),
+                          "the visible test's configurations passed, so look for a detail that depends on the "
+                          "filters, s or X's channels instead of using them") from None
+        x = rng.normal(0, 1, (BATCH, side, side, channels)).astype("float32")
+        compare_modes(ex, model, x, keras.ops.convert_to_numpy(reference(x, training=False)),
+                      keras.ops.convert_to_numpy(reference(x, training=True)), f"for {config} (seed={seed})")
+        passed(ex + " (hidden)", "values against the reference block on a fresh configuration")
+
+
+def _make_basic_fixtures(solution, exercise) -> dict:
+    """Inputs and outputs (both BatchNorm modes) of the reference basic block on each fixed configuration."""
+    keras = lazy_keras()
+    init = deterministic_initializer()
+    out = {}
+    for i, (shape, filters, s) in enumerate(exercise.fixtures.configs):
+        inp = keras.Input(shape)
+        model = keras.Model(inp, solution(inp, filters=filters, s=s, initializer=init))
+        x = np.random.default_rng(exercise.seed(i)).normal(0, 1, (BATCH,) + shape).astype("float32")
+        out[exercise.key(i, "x")] = x
+        out[exercise.key(i, "inference")] = keras.ops.convert_to_numpy(model(x, training=False))
+        out[exercise.key(i, "training")] = keras.ops.convert_to_numpy(model(x, training=True))
+    return out
+
+
 def _make_fixtures(solution, exercise) -> dict:
     """The parameter count of the reference ResNet50 for each fixed configuration."""
     return {exercise.key("params", "x".join(map(str, shape)), classes):
@@ -307,4 +466,6 @@ def _make_fixtures(solution, exercise) -> dict:
 EXERCISES = (
     Exercise("ResNet50", "04_resnet50", 10, ResNet50_test, ResNet50_hidden_test,
              Fixtures(FIXTURES.name, _make_fixtures, tuple(RESNET_CONFIGS))),
+    Exercise("basic_block", "04_resnet50", 10, basic_block_test, basic_block_hidden_test,
+             Fixtures(FIXTURES.name, _make_basic_fixtures, tuple(BASIC_CONFIGS), seed=600)),
 )
