@@ -69,3 +69,14 @@ def test_grading_can_skip_the_experiment_cells():
     broken.cells[0].metadata["tags"] = ["experiment"]
     assert experiment_leaks(broken) == ["cell 1 reads data, bound only by experiment cells"]
     assert sum("experiment" in c.metadata.get("tags", []) for p in source_notebooks() for c in read(p).cells) >= 20
+
+
+def test_source_notebooks_have_unique_cell_ids():
+    """nbformat renames a repeated cell id with only a warning, so a copied cell would get a random id at every
+    read, and nbgrader's cell of that id would change from one read to the next."""
+    import json
+
+    for path in source_notebooks():
+        ids = [cell.get("id") for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        assert repeated == [] and None not in ids, f"{path.name}: repeated or missing cell ids {repeated}"
