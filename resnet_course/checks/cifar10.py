@@ -10,13 +10,13 @@ from ..graph import KIND_NAMES, chain_back, chain_text, kind, kinds_with_fused
 from ..guard import expect_untampered
 from ..harness import call_learner, describe, expect, failure, guarded, passed, short
 from ..keras_internals import producer, residual_block_v2
-from ..weights import copy_weights
 from .common import (
     BATCH,
     BN_EPSILON,
     TOLERANCE,
     close,
     compare_modes,
+    copy_reference,
     expect_tensor,
     fmt_shape,
     lazy_keras,
@@ -124,7 +124,9 @@ def _preact_case(ex, target, shape, f, filters, rng, where, reference_fn=None):
         ref_in = keras.Input(shape)
         reference = keras.Model(ref_in, (reference_fn or _preact_reference)(ref_in, f, list(filters)))
         randomize(reference, rng)
-        copy_weights(reference, model)
+        copy_reference(ex, reference, model, f"the block's layers against the reference V2 block, one for one, {where}",
+                       "compare each Conv2D's kernel size, filters and bias, and each BatchNormalization, with the "
+                       "instructions")
         x = rng.normal(0, 1, (BATCH, *shape)).astype("float32")
         compare_modes(ex, model, x, keras.ops.convert_to_numpy(reference(x, training=False)),
                        keras.ops.convert_to_numpy(reference(x, training=True)), where)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..harness import describe, expect, failure, short
 from ..keras_internals import producer, walk_nodes
+from ..weights import copy_weights
 
 BATCH = 3                 # examples per batch of the fixed inputs
 TOLERANCE = "|got - expected| <= 1e-4 + 1e-4 * max|expected|"
@@ -157,6 +158,16 @@ def randomize(model, rng):
                 values.append(w.numpy())
         if values:
             layer.set_weights([v.astype("float32") for v in values])
+
+
+def copy_reference(ex, reference, model, check, hint):
+    """Copy ``reference``'s weights into the learner's ``model`` layer for layer; a layer that does not match is the
+    learner's failure, with ``check`` and ``hint`` saying what was compared and where to look."""
+    __tracebackhide__ = True
+    try:
+        copy_weights(reference, model)
+    except ValueError as exc:
+        raise failure(ex, check, "the same layers with the same weight shapes", str(exc), hint) from None
 
 
 def rel_close(got, expected, rtol=1e-4) -> bool:

@@ -13,7 +13,6 @@ from ..guard import expect_untampered
 from ..harness import call_learner, expect, failure, guarded, passed, short
 from ..keras_internals import producer, recording_keras_resnets, walk_nodes, zero_initialised
 from ..paths import FIXTURES
-from ..weights import copy_weights
 from .blocks import block_branches, check_conv_bias_and_bn, check_initializers
 from .common import (
     BATCH,
@@ -22,6 +21,7 @@ from .common import (
     architecture_of,
     close,
     compare_modes,
+    copy_reference,
     expect_model,
     expect_tensor,
     fmt_shape,
@@ -203,13 +203,10 @@ def _compare_resnet(ex, model, input_shape, classes, seed):
     __tracebackhide__ = True
     keras = lazy_keras()
     reference = _reference_resnet(input_shape, classes, seed)
-    try:
-        copy_weights(reference, model)
-    except ValueError as exc:
-        raise failure(ex, f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
-                      "the same layers with the same weight shapes", str(exc),
-                      "the layer named under 'got' is the first that differs from Keras's: compare its kernel size, "
-                      "filters and bias with the table") from None
+    copy_reference(ex, reference, model,
+                   f"the layers against keras.applications.ResNet50 one for one, for input {tuple(input_shape)}",
+                   "the layer named under 'got' is the first that differs from Keras's: compare its kernel size, "
+                   "filters and bias with the table")
     names = ["stage conv2_x", "stage conv3_x", "stage conv4_x", "stage conv5_x", "pooled features", "output"]
     probe_m, probe_r = _probes(model), _probes(reference)
     x = np.random.default_rng(seed + 1).uniform(0, 1, (2,) + tuple(input_shape)).astype("float32")
@@ -428,13 +425,10 @@ def basic_block_hidden_test(target, seed=None):
         reference = keras.Model(ref_in, _reference_basic_block(keras, ref_in, filters, s))
         randomize(reference, rng)
         config = _basic_config((side, side, channels), filters, s)
-        try:
-            copy_weights(reference, model)
-        except ValueError as exc:
-            raise failure(ex, f"the block's layers against the reference block, one for one, for {config}",
-                          "the same layers with the same weight shapes", str(exc),
-                          "the visible test's configurations passed, so look for a detail that depends on the "
-                          "filters, s or X's channels instead of using them") from None
+        copy_reference(ex, reference, model,
+                       f"the block's layers against the reference block, one for one, for {config}",
+                       "the visible test's configurations passed, so look for a detail that depends on the "
+                       "filters, s or X's channels instead of using them")
         x = rng.normal(0, 1, (BATCH, side, side, channels)).astype("float32")
         compare_modes(ex, model, x, keras.ops.convert_to_numpy(reference(x, training=False)),
                       keras.ops.convert_to_numpy(reference(x, training=True)), f"for {config} (seed={seed})")
