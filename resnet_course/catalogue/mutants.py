@@ -402,8 +402,8 @@ MUTANTS += [
     _m("basic_block", "always_projection", "a projection even when the shape does not change", "is X itself",
        (BASIC_IF, "    if True:\n")),
     _m("basic_block", "stride_on_second", "the stride on the second 3x3 convolution", "belongs on the first",
-       (BASIC_MAIN, BASIC_MAIN.replace("strides=(s, s)", "strides=(t, t)").replace("strides=(1, 1)", "strides=(s, s)")
-        .replace("strides=(t, t)", "strides=(1, 1)"))),
+       (BASIC_MAIN, f"{BASIC_CONV1.replace('strides=(s, s)', 'strides=(1, 1)')}\n    X = {BN}(X)\n    {RELU}\n"
+                    f"    {BASIC_CONV2.replace('strides=(1, 1)', 'strides=(s, s)')}\n")),
     _m("basic_block", "stride_ignored", "stride s ignored everywhere", "stride s is ignored",
        ("strides=(s, s)", "strides=(1, 1)")),
     _m("basic_block", "main_stride_ignored", "s used by the shortcut only", "put the stride s on the first 3x3 conv",
