@@ -16,7 +16,7 @@ def test_every_question_has_an_answer_in_the_source_notebooks():
         assert len(replies) == len(questions), f"{path.name}: {len(questions)} questions, {len(replies)} answers"
         assert all(len(reply) > 80 for reply in replies), path.name
         total += len(questions)
-    assert total == 24
+    assert total == 25
 
 
 def test_answer_cells_are_not_nbgrader_cells_so_nothing_is_graded_by_hand():
@@ -41,6 +41,6 @@ def test_no_answer_text_appears_in_the_student_notebooks():
 
 def test_the_appendix_lists_every_question_with_its_answer():
     text = answers.appendix()
-    assert text.count("**Question ") == 24 and text.count("**Answer.**") == 24
+    assert text.count("**Question ") == 25 and text.count("**Answer.**") == 25
     assert "<!--" not in text
     assert "71,552" in text and "1,180,160" in text and "459 steps" in text

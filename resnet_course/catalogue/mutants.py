@@ -35,6 +35,8 @@ BN_VAR_UPDATE = "        new_moving_var = momentum * moving_var + (1 - momentum)
 BN_INFERENCE_STATS = "        new_moving_mean, new_moving_var = moving_mean.copy(), moving_var.copy()\n"
 BN_OUT = "    out = gamma * (x - mean) / np.sqrt(var + epsilon) + beta\n"
 BATCH_AXES = "tuple(range(x.ndim - 1))"
+BNB_STD = "    std = np.sqrt(x.var(axis=axes) + epsilon)     # the biased variance, as in the forward pass\n"
+BNB_DX = "    dx = gamma / std * (dout - dout.mean(axis=axes) - x_hat * (dout * x_hat).mean(axis=axes))\n"
 FREEZE_LOOP = ("    count = 0\n    for layer in model.layers:\n"
                "        if isinstance(layer, layers.BatchNormalization):\n"
                "            layer.trainable = False\n            count += 1\n"
@@ -123,6 +125,35 @@ MUTANTS = [
        (BN_OUT, "    out = beta * (x - mean) / np.sqrt(var + epsilon) + gamma\n")),
     _m("batchnorm_forward", "wrong_default_epsilon", "PyTorch's default epsilon in the signature", "default momentum and epsilon",
        ("momentum=0.99, epsilon=1e-3):", "momentum=0.99, epsilon=1e-5):")),
+    # ---- batchnorm_backward
+    _m("batchnorm_backward", "statistics_constant", "the batch's mean and variance treated as constants",
+       "held fixed (inference mode)", (BNB_DX, "    dx = gamma / std * dout\n")),
+    _m("batchnorm_backward", "no_mean_path", "no gradient through the batch mean", "path through the batch mean",
+       (" - dout.mean(axis=axes)", "")),
+    _m("batchnorm_backward", "no_variance_path", "no gradient through the batch variance",
+       "path through the batch variance", (" - x_hat * (dout * x_hat).mean(axis=axes)", "")),
+    _m("batchnorm_backward", "unbiased_variance", "unbiased variance (ddof=1)", "use the biased variance",
+       ("x.var(axis=axes)", "x.var(axis=axes, ddof=1)")),
+    _m("batchnorm_backward", "epsilon_outside_sqrt", "epsilon added to the standard deviation",
+       "epsilon goes inside the square root", ("np.sqrt(x.var(axis=axes) + epsilon)", "(np.sqrt(x.var(axis=axes)) + epsilon)")),
+    _m("batchnorm_backward", "dgamma_with_x", "dgamma from x instead of x_hat", "not x itself",
+       ("    dgamma = (dout * x_hat).sum(axis=axes)", "    dgamma = (dout * x).sum(axis=axes)")),
+    _m("batchnorm_backward", "dbeta_mean", "dbeta as the mean of dout", "not their mean",
+       ("    dbeta = dout.sum(axis=axes)", "    dbeta = dout.mean(axis=axes)")),
+    _m("batchnorm_backward", "swapped_parameters", "dgamma and dbeta returned in the wrong order", "are swapped",
+       ("    return dx, dgamma, dbeta", "    return dx, dbeta, dgamma")),
+    _m("batchnorm_backward", "no_gamma_in_dx", "dx without the factor gamma", "carries the factor gamma",
+       ("    dx = gamma / std *", "    dx = 1 / std *")),
+    _m("batchnorm_backward", "first_axis_only", "sums and means over the batch axis only", "dgamma is per channel",
+       ("    axes = tuple(range(x.ndim - 1))", "    axes = 0")),
+    _m("batchnorm_backward", "sums_in_dx", "sums where the formula has means", "means per channel",
+       (BNB_DX, "    dx = gamma / std * (dout - dout.sum(axis=axes) - x_hat * (dout * x_hat).sum(axis=axes))\n")),
+    _m("batchnorm_backward", "centres_dout_in_place", "centres the caller's dout in place", "changed its argument dout",
+       (BNB_DX, "    dout -= dout.mean(axis=axes)\n    dx = gamma / std * (dout - x_hat * (dout * x_hat).mean(axis=axes))\n")),
+    _m("batchnorm_backward", "wrong_default_epsilon", "PyTorch's default epsilon in the signature", "keep the default",
+       ("def batchnorm_backward(dout, x, gamma, epsilon=1e-3):", "def batchnorm_backward(dout, x, gamma, epsilon=1e-5):")),
+    _m("batchnorm_backward", "returns_dx_only", "returns only dx", "returns three values",
+       ("    return dx, dgamma, dbeta", "    return dx")),
     # ---- freeze_batchnorm
     _m("freeze_batchnorm", "top_level_only", "nested models not visited", "look inside nested models",
        ("        elif hasattr(layer, \"layers\"):            # a nested model: look inside it\n"
@@ -309,6 +340,15 @@ VARIANTS = [
     _v("batchnorm_forward", "same_arrays_inverse_std", "returns the given arrays at inference, multiplies by an inverse std",
        (BN_INFERENCE_STATS, "        new_moving_mean, new_moving_var = moving_mean, moving_var\n"),
        (BN_OUT, "    inv_std = 1.0 / np.sqrt(var + epsilon)\n    out = (x - mean) * (gamma * inv_std) + beta\n")),
+    _v("batchnorm_backward", "staged_graph", "the chain rule node by node (variance, then mean, then x)",
+       (BNB_DX, "    n = x.size // x.shape[-1]\n    xmu = x - mean\n    ivar = 1.0 / std\n    dxhat = dout * gamma\n"
+                "    dvar = (dxhat * xmu).sum(axis=axes) * -0.5 * ivar ** 3\n"
+                "    dmean = -(dxhat * ivar).sum(axis=axes) + dvar * -2.0 * xmu.mean(axis=axes)\n"
+                "    dx = dxhat * ivar + dvar * 2.0 * xmu / n + dmean / n\n")),
+    _v("batchnorm_backward", "flattened_compact", "reshape to (-1, C), the compact formula with n, float32-safe casts",
+       (BNB_DX, "    n = np.prod(x.shape[:-1])\n    g = np.asarray(dout, dtype=np.float64).reshape(-1, x.shape[-1])\n"
+                "    xh = x_hat.reshape(-1, x.shape[-1])\n"
+                "    dx = (gamma / (n * std) * (n * g - g.sum(axis=0) - xh * (g * xh).sum(axis=0))).reshape(x.shape)\n")),
     _v("freeze_batchnorm", "explicit_stack", "an explicit stack instead of recursion",
        (FREEZE_LOOP, "    count, stack = 0, list(model.layers)\n    while stack:\n        layer = stack.pop()\n"
                      "        if isinstance(layer, keras.layers.BatchNormalization):\n"

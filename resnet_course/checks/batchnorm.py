@@ -1,4 +1,4 @@
-"""Notebook 5: batchnorm_forward and freeze_batchnorm."""
+"""Notebook 5: batchnorm_forward, batchnorm_backward and freeze_batchnorm."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from .common import close, expect_unchanged, lazy_keras, limit, one_training_ste
 # (input shape, momentum, epsilon); the expected values come from keras.layers.BatchNormalization itself.
 BN_CONFIGS = [((6, 3), 0.99, 1e-3), ((4, 3, 3, 2), 0.9, 0.5), ((2, 5, 4), 0.8, 1e-2)]
 BN_FORMULA = "out = gamma * (x - mean) / sqrt(var + epsilon) + beta, with mean and var per channel (last axis)"
+
+
+def _fresh_shape(rng):
+    """A hidden test's input shape: 2 to 4 axes of 2 to 5 values each, the channels last."""
+    return tuple(int(v) for v in rng.integers(2, 6, int(rng.integers(2, 5))))
 
 
 def _bn_case(rng, shape):
@@ -38,24 +43,33 @@ def _bn_formula(x, gamma, beta, mean, var, epsilon, outside=False):
     return gamma * (x - mean) / scale + beta
 
 
-def _expect_bn_result(ex, out, shape):
+FORWARD_RESULT = ("out", "new_moving_mean", "new_moving_var")
+BACKWARD_RESULT = ("dx", "dgamma", "dbeta")
+
+
+def _expect_bn_result(ex, out, shape, names=FORWARD_RESULT):
+    """The three arrays a BatchNorm exercise returns: the first of the shape of x, the others one per channel."""
     __tracebackhide__ = True
     C = shape[-1]
+    returned = ", ".join(names)
+    also = " (also in inference mode)" if names == FORWARD_RESULT else ""
     if out is None:
-        raise failure(ex, "the function returned None", "(out, new_moving_mean, new_moving_var)", "None",
-                      "end the function with `return out, new_moving_mean, new_moving_var`")
+        raise failure(ex, "the function returned None", f"({returned})", "None",
+                      f"end the function with `return {returned}`")
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         got = describe(out) if not isinstance(out, (tuple, list)) else f"{len(out)} values"
-        raise failure(ex, "the function returns three values", "(out, new_moving_mean, new_moving_var)", got,
-                      "return out, new_moving_mean, new_moving_var (also in inference mode)")
+        raise failure(ex, "the function returns three values", f"({returned})", got, f"return {returned}{also}")
     arrays = []
-    for value, name, want in zip(out, ("out", "new_moving_mean", "new_moving_var"), (tuple(shape), (C,), (C,))):
+    for value, name, want in zip(out, names, (tuple(shape), (C,), (C,))):
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise failure(ex, f"{name} must be numbers", f"a NumPy array of shape {want}", describe(value)) from None
-        hint = ("statistics are per channel: average over every axis except the last, "
-                "axis=tuple(range(x.ndim - 1))" if name != "out" else "out has the shape of x")
+        if name == names[0]:
+            hint = f"{name} has the shape of x"
+        else:
+            what = "statistics are" if names == FORWARD_RESULT else f"{name} is"
+            hint = f"{what} per channel: sum or average over every axis except the last, axis=tuple(range(x.ndim - 1))"
         expect(arr.shape == want, ex, f"shape of {name} for x of shape {tuple(shape)}", want, arr.shape, hint)
         arrays.append(arr)
     return arrays
@@ -148,11 +162,175 @@ def batchnorm_forward_hidden_test(target, seed=None):
     ex = "batchnorm_forward"
     seed = fresh_seed(seed)
     rng = np.random.default_rng(seed)
-    shape = tuple(int(v) for v in rng.integers(2, 6, int(rng.integers(2, 5))))
+    shape = _fresh_shape(rng)
     momentum, epsilon = float(rng.choice([0.5, 0.9, 0.99])), float(rng.choice([1e-3, 0.1, 1.0]))
     with guarded(ex):
         _check_batchnorm(ex, target, _bn_case(rng, shape), momentum, epsilon, f"for a fresh x of shape {shape} (seed={seed})")
     passed(ex + " (hidden)", "a fresh shape, momentum and epsilon against keras.layers.BatchNormalization")
+
+
+# --------------------------------------------------------------------------- batchnorm_backward
+# (input shape, epsilon); the expected gradients come from tf.GradientTape on keras.layers.BatchNormalization.
+BN_BACKWARD_CONFIGS = [((6, 3), 1e-3), ((4, 3, 3, 2), 0.5), ((2, 5, 4), 1e-2)]
+DX_FORMULA = "dx = gamma / sqrt(var + epsilon) * (dout - mean(dout) - x_hat * mean(dout * x_hat)), means per channel"
+
+
+def _keras_batchnorm_gradients(dout, x, gamma, epsilon):
+    """dL/dx, dL/dgamma, dL/dbeta of L = sum(dout * BatchNormalization(x, training=True)), by tf.GradientTape."""
+    import tensorflow as tf
+
+    keras = lazy_keras()
+    C = x.shape[-1]
+    layer = keras.layers.BatchNormalization(axis=-1, epsilon=epsilon, dtype="float64")
+    layer.build(x.shape)
+    layer.set_weights([np.asarray(gamma, np.float64), np.zeros(C), np.zeros(C), np.ones(C)])
+    x_var = tf.Variable(np.asarray(x, np.float64))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.constant(dout, tf.float64) * layer(x_var, training=True))
+    return [np.asarray(g, np.float64) for g in tape.gradient(loss, [x_var, layer.gamma, layer.beta])]
+
+
+def _finite_differences(f, a, h=1e-6):
+    """The gradient of the scalar function ``f`` at the float64 array ``a`` by central differences."""
+    a = np.array(a, np.float64)
+    grad = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        old = a[i]
+        a[i] = old + h
+        up = f(a)
+        a[i] = old - h
+        grad[i] = (up - f(a)) / (2 * h)
+        a[i] = old
+    return grad
+
+
+def _numeric_gradients(dout, x, gamma, epsilon):
+    """The same three gradients by central differences of a NumPy forward pass (a second, independent reference)."""
+    axes = tuple(range(x.ndim - 1))
+    beta = np.zeros(x.shape[-1])
+
+    def loss(x, gamma, beta):
+        return float(np.sum(dout * _bn_formula(x, gamma, beta, x.mean(axis=axes), x.var(axis=axes), epsilon)))
+
+    return (_finite_differences(lambda v: loss(v, gamma, beta), x),
+            _finite_differences(lambda v: loss(x, v, beta), gamma),
+            _finite_differences(lambda v: loss(x, gamma, v), beta))
+
+
+def _bn_backward_formula(dout, x, gamma, epsilon, var=None, outside=False, mean_path=True, var_path=True, axes=None):
+    """dx for the training-mode output; the keyword arguments reproduce the usual mistakes."""
+    axes = tuple(range(x.ndim - 1)) if axes is None else axes
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True) if var is None else var
+    std = np.sqrt(var) + epsilon if outside else np.sqrt(var + epsilon)
+    x_hat = (x - mean) / std
+    g = dout
+    if mean_path:
+        g = g - dout.mean(axis=axes, keepdims=True)
+    if var_path:
+        g = g - x_hat * (dout * x_hat).mean(axis=axes, keepdims=True)
+    return gamma / std * g
+
+
+def _dx_hint(dout, x, gamma, epsilon, got):
+    """The most likely cause of a wrong dx, found by trying the usual mistakes."""
+    axes = tuple(range(x.ndim - 1))
+    m = int(np.prod(x.shape[:-1]))
+    unbiased = x.var(axis=axes, keepdims=True) * m / (m - 1)
+    candidates = [
+        (dict(mean_path=False, var_path=False),
+         "that is the gradient with the mean and variance held fixed (inference mode). In training mode they are "
+         "computed from x, so the gradient also flows through them: subtract mean(dout) and x_hat * mean(dout * x_hat)"),
+        (dict(mean_path=False),
+         "the path through the batch mean is missing: subtract mean(dout), per channel, from dout"),
+        (dict(var_path=False),
+         "the path through the batch variance is missing: subtract x_hat * mean(dout * x_hat), per channel"),
+        (dict(var=unbiased), "use the biased variance (divide by the number of values, np.var's default ddof=0), "
+                             "as the forward pass does"),
+        (dict(outside=True), "epsilon goes inside the square root: sqrt(var + epsilon)"),
+        (dict(axes=0), "the means are per channel, over every axis except the last: axis=tuple(range(x.ndim - 1))"),
+    ]
+    for kwargs, hint in candidates:
+        if close(got, _bn_backward_formula(dout, x, gamma, epsilon, **kwargs)):
+            return hint
+    if close(got, _bn_backward_formula(dout, x, np.ones_like(gamma), epsilon)):
+        return "dx carries the factor gamma: out = gamma * x_hat + beta"
+    return DX_FORMULA
+
+
+def _check_backward(ex, target, case, epsilon, where, numeric=False):
+    __tracebackhide__ = True
+    dout, x, gamma = case
+    axes = tuple(range(x.ndim - 1))
+    ref = _keras_batchnorm_gradients(dout, x, gamma, epsilon)
+    copies = [np.array(a, copy=True) for a in case]
+    result = call_learner(ex, target, *case, epsilon=epsilon, timeout=limit('numpy'))
+    expect_unchanged(ex, copies, case, ["dout", "x", "gamma"])
+    dx, dgamma, dbeta = _expect_bn_result(ex, result, x.shape, BACKWARD_RESULT)
+    settings = f"epsilon={epsilon}"
+    if not close(dbeta, ref[2]):
+        hint = "beta is added to every value of its channel: dbeta = dout.sum(axis=tuple(range(x.ndim - 1)))"
+        if close(dbeta, ref[1]) and close(dgamma, ref[2]):
+            hint = "dgamma and dbeta are swapped: return dx, dgamma, dbeta in this order"
+        elif close(dbeta, dout.mean(axis=axes)):
+            hint = "dbeta is the sum of dout over the channel's values, not their mean"
+        raise failure(ex, f"dbeta {where}", short(ref[2]), short(dbeta), hint)
+    if not close(dgamma, ref[1]):
+        hint = "gamma multiplies x_hat = (x - mean) / sqrt(var + epsilon): dgamma = sum of dout * x_hat per channel"
+        if close(dgamma, (dout * x).sum(axis=axes)):
+            hint = "gamma multiplies the normalised x_hat = (x - mean) / sqrt(var + epsilon), not x itself"
+        elif close(dgamma, (dout * (x - x.mean(axis=axes)) / (x.std(axis=axes) + epsilon)).sum(axis=axes)):
+            hint = "epsilon goes inside the square root: x_hat = (x - mean) / sqrt(var + epsilon)"
+        elif close(dgamma, (dout * (x - x.mean(axis=axes)) / np.sqrt(x.var(axis=axes, ddof=1) + epsilon)).sum(axis=axes)):
+            hint = ("use the biased variance (divide by the number of values, np.var's default ddof=0), "
+                    "as the forward pass does")
+        raise failure(ex, f"dgamma {where} ({settings})", short(ref[1]), short(dgamma), hint)
+    if not close(dx, ref[0]):
+        raise failure(ex, f"dx {where} ({settings})", short(ref[0]), short(dx), _dx_hint(dout, x, gamma, epsilon, dx))
+    if numeric:
+        for got, want, name in zip((dx, dgamma, dbeta), _numeric_gradients(dout, x, gamma, epsilon), BACKWARD_RESULT):
+            expect(close(got, want), ex, f"{name} {where} against central finite differences of the forward pass",
+                   short(want), short(got), DX_FORMULA)
+
+
+def _backward_case(rng, shape):
+    """Upstream gradient, input and gamma; dout's mean and its correlation with x are far from 0 in every channel."""
+    x = _bn_case(rng, shape)[0]
+    C = shape[-1]
+    dout = rng.normal(rng.uniform(-1, 1, C), 1.0, shape) + rng.uniform(-1, 1, C) * x
+    return dout, x, rng.uniform(0.5, 1.5, C)
+
+
+def batchnorm_backward_test(target):
+    """Check ``batchnorm_backward`` against tf.GradientTape on keras.layers.BatchNormalization (and finite differences)."""
+    __tracebackhide__ = True
+    ex = "batchnorm_backward"
+    with guarded(ex):
+        for i, (shape, epsilon) in enumerate(BN_BACKWARD_CONFIGS):
+            case = _backward_case(np.random.default_rng(620 + i), shape)
+            _check_backward(ex, target, case, epsilon, f"for x of shape {shape}", numeric=i == 0)
+        dout, x, gamma = _backward_case(np.random.default_rng(630), (5, 2))
+        ref = _keras_batchnorm_gradients(dout, x, gamma, 1e-3)
+        result = call_learner(ex, target, dout, x, gamma, timeout=limit('numpy'))
+        got = _expect_bn_result(ex, result, x.shape, BACKWARD_RESULT)
+        expect(all(close(a, b) for a, b in zip(got, ref)), ex, "gradients with the default epsilon",
+               "epsilon=1e-3 (the Keras default)", f"dx {short(got[0])}",
+               "keep the default of the signature: epsilon=1e-3")
+    passed(ex, f"dx, dgamma and dbeta against tf.GradientTape on keras.layers.BatchNormalization, "
+               f"{len(BN_BACKWARD_CONFIGS)} configurations, and central finite differences")
+
+
+def batchnorm_backward_hidden_test(target, seed=None):
+    """Re-check ``batchnorm_backward`` on a fresh shape and epsilon against tf.GradientTape."""
+    __tracebackhide__ = True
+    ex = "batchnorm_backward"
+    seed = fresh_seed(seed)
+    rng = np.random.default_rng(seed)
+    shape = _fresh_shape(rng)
+    epsilon = float(rng.choice([1e-3, 0.1, 1.0]))
+    with guarded(ex):
+        _check_backward(ex, target, _backward_case(rng, shape), epsilon, f"for a fresh x of shape {shape} (seed={seed})")
+    passed(ex + " (hidden)", "a fresh shape and epsilon against tf.GradientTape")
 
 
 # --------------------------------------------------------------------------- freeze_batchnorm
@@ -278,5 +456,6 @@ def freeze_batchnorm_hidden_test(target, seed=None):
 
 EXERCISES = (
     Exercise("batchnorm_forward", "05_batchnorm", 10, batchnorm_forward_test, batchnorm_forward_hidden_test),
+    Exercise("batchnorm_backward", "05_batchnorm", 10, batchnorm_backward_test, batchnorm_backward_hidden_test),
     Exercise("freeze_batchnorm", "05_batchnorm", 10, freeze_batchnorm_test, freeze_batchnorm_hidden_test),
 )
