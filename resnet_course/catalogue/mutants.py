@@ -35,7 +35,6 @@ BN_VAR_UPDATE = "        new_moving_var = momentum * moving_var + (1 - momentum)
 BN_INFERENCE_STATS = "        new_moving_mean, new_moving_var = moving_mean.copy(), moving_var.copy()\n"
 BN_OUT = "    out = gamma * (x - mean) / np.sqrt(var + epsilon) + beta\n"
 BATCH_AXES = "tuple(range(x.ndim - 1))"
-BNB_STD = "    std = np.sqrt(x.var(axis=axes) + epsilon)     # the biased variance, as in the forward pass\n"
 BNB_DX = "    dx = gamma / std * (dout - dout.mean(axis=axes) - x_hat * (dout * x_hat).mean(axis=axes))\n"
 FREEZE_LOOP = ("    count = 0\n    for layer in model.layers:\n"
                "        if isinstance(layer, layers.BatchNormalization):\n"
