@@ -53,8 +53,8 @@ def test_every_image_a_notebook_shows_exists():
                     assert (path.parent / target).resolve().is_file(), f"{path.name}: missing image {target}"
 
 
-def test_grading_can_skip_the_experiment_cells():
-    """Grading skips the cells tagged ``experiment``; no other cell may need what they define."""
+def test_grading_can_skip_the_experiment_and_free_check_cells():
+    """Grading skips the cells tagged ``experiment`` and the free checks; no other cell may need what they define."""
     import nbformat
 
     from tools.notebooks import experiment_leaks, read
@@ -67,7 +67,11 @@ def test_grading_can_skip_the_experiment_cells():
         nbformat.v4.new_code_cell("def f(data):\n    return data\nprint(data)"),
     ]
     broken.cells[0].metadata["tags"] = ["experiment"]
-    assert experiment_leaks(broken) == ["cell 1 reads data, bound only by experiment cells"]
+    assert experiment_leaks(broken) == ["cell 1 reads data, bound only by cells grading skips"]
+    broken.cells[0].metadata["tags"] = []
+    assert experiment_leaks(broken) == []
+    broken.cells[0].source = 'from test_utils import free_check\nwith free_check("f"):\n    data = load()'
+    assert experiment_leaks(broken) == ["cell 1 reads data, bound only by cells grading skips"]
     assert sum("experiment" in c.metadata.get("tags", []) for p in source_notebooks() for c in read(p).cells) >= 20
 
 

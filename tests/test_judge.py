@@ -129,3 +129,30 @@ def test_a_model_crosses_with_its_weights_and_without_them_only_when_asked():
     assert not any(np.any(w) for w in shape.get_weights())
     with pytest.raises(codec.Refused, match="without its weights"):
         codec.decode(without, bare)
+
+
+def test_an_unchanged_free_check_is_not_run_while_grading_and_a_changed_one_is(tmp_path, monkeypatch):
+    """The judge runs a free check cell's check again for the score, so grading skips the cell as released;
+    a student's edit of it runs (it might bind a name the student's later cells use)."""
+    import json
+
+    import nbformat
+
+    from resnet_course.grading import grade_one
+
+    free = 'from test_utils import free_check\nwith free_check("f"):\n    print("checked")'
+    cells = [nbformat.v4.new_code_cell("def f():\n    return 1"), nbformat.v4.new_code_cell(free)]
+    cells[1].id = "free-f"
+    release = tmp_path / "release.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(release))
+    skip = grade_one.free_checks(release)
+    assert skip == {"free-f": free}
+    submitted = json.loads(release.read_text())
+    jobs = grade_one.job_cells(submitted, lambda cell: 10, skip)
+    assert [c["free_check"] for c in jobs] == [False, True]
+    submitted["cells"][1]["source"] = free + '\nhelper = 2'
+    assert [c["free_check"] for c in grade_one.job_cells(submitted, lambda cell: 10, skip)] == [False, False]
+
+    monkeypatch.chdir(tmp_path)
+    _, runs = server.run_notebook(release, jobs, ["f"], 100_000)
+    assert runs[0]["outputs"] == [] and runs[1]["outputs"][0]["text"] == server.SKIPPED_FREE_CHECK

@@ -23,7 +23,8 @@ skips a renamed one) and prints what to do about each problem; it then grades th
 students in parallel (``--jobs N``; default: what the machine holds), each with
 ``python -m resnet_course.grading.grade_one``: the student's notebooks run in a sandbox
 (bubblewrap; refused when it is missing, unless ``--unsandboxed``) in fast mode, without
-the cells tagged ``experiment`` (training runs no score depends on; ``--run-experiments``), and a
+the cells tagged ``experiment`` (training runs no score depends on; ``--run-experiments``) and the
+unchanged free check cells (the judge runs their check), and a
 trusted judge runs the checks outside it (docs/grading.md). One ``nbgrader autograde``
 per assignment then imports the results into the gradebook on this host. It prints
 progress with an ETA, the scores and the grading seconds per student, and exits with 1

@@ -130,23 +130,31 @@ def _names(source: str) -> tuple[set[str], set[str]]:
     return bound, read
 
 
+def _skipped_while_grading(cell) -> bool:
+    """Whether grading skips the cell: tagged ``experiment``, or a free check (run again by the judge)."""
+    from resnet_course.grading.grade_one import EXPERIMENT_TAG, FREE_CHECK_PREFIX
+
+    return EXPERIMENT_TAG in cell.get("metadata", {}).get("tags", []) or cell.source.startswith(FREE_CHECK_PREFIX)
+
+
 def experiment_leaks(nb) -> list[str]:
-    """Why skipping the notebook's ``experiment`` cells (as grading does) would break another cell, if it would:
-    a cell that is run reads a name only experiment cells bind, or an nbgrader or setup cell is tagged."""
-    problems, only_experiments, kept = [], set(), set()
+    """Why skipping the notebook's ``experiment`` and free check cells (as grading does) would break another
+    cell, if it would: a cell that is run reads a name only skipped cells bind, or an nbgrader or setup cell is
+    tagged ``experiment``."""
+    problems, only_skipped, kept = [], set(), set()
     cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     for i, cell in cells:
         tags = cell.get("metadata", {}).get("tags", [])
         bound, _ = _names(cell.source)
-        if "experiment" in tags:
-            only_experiments |= bound
-            if nbgrader_meta(cell) or "setup" in tags:
+        if _skipped_while_grading(cell):
+            only_skipped |= bound
+            if "experiment" in tags and (nbgrader_meta(cell) or "setup" in tags):
                 problems.append(f"cell {i} is tagged 'experiment' but is an nbgrader or setup cell")
         else:
             kept |= bound
     for i, cell in cells:
-        if "experiment" not in cell.get("metadata", {}).get("tags", []):
-            leaked = sorted(_names(cell.source)[1] & (only_experiments - kept))
+        if not _skipped_while_grading(cell):
+            leaked = sorted(_names(cell.source)[1] & (only_skipped - kept))
             if leaked:
-                problems.append(f"cell {i} reads {', '.join(leaked)}, bound only by experiment cells")
+                problems.append(f"cell {i} reads {', '.join(leaked)}, bound only by cells grading skips")
     return problems

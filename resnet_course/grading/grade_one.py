@@ -39,6 +39,9 @@ RESULT_CAP = 256 << 20  # the judge's result (every cell's outputs included)
 JUDGE_LIMITS = sandbox.Limits(memory_bytes=3 * 2**30)
 SOLUTION_TIMEOUT_DEFAULT = 600
 EXPERIMENT_TAG = "experiment"  # a cell the score does not depend on (training runs, plots): not run while grading
+# A free check cell runs the graded cell's visible check on the student's function (test_utils.free_check); the
+# judge runs that check again for the score, so an unchanged free check cell is not run while grading.
+FREE_CHECK_PREFIX = "from test_utils import free_check\nwith free_check("
 
 
 def nbgrader_meta(cell) -> dict:
@@ -75,14 +78,30 @@ def cell_timeout(course: Path):
     return (lambda cell: default), float(default)
 
 
-def job_cells(nb: dict, timeout) -> list[dict]:
-    cells = []
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def free_checks(release_nb: Path) -> dict[str, str]:
+    """``{cell id: source}`` of the release notebook's free check cells (see ``FREE_CHECK_PREFIX``)."""
+    nb = json.loads(release_nb.read_text())
+    return {
+        cell["id"]: _source(cell)
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code" and cell.get("id") and _source(cell).startswith(FREE_CHECK_PREFIX)
+    }
+
+
+def job_cells(nb: dict, timeout, skip: dict[str, str] | None = None) -> list[dict]:
+    """The sandbox's cells of a submitted notebook. A cell whose id and source are those of one of ``skip``'s
+    free check cells (the release's, ``free_checks``) is marked so; a free check the student changed is run."""
+    skip, cells = skip or {}, []
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
         meta = nbgrader_meta(cell)
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = _source(cell)
         graded = bool(meta.get("grade")) and not meta.get("solution")
         grade_id = str(meta.get("grade_id", ""))
         cells.append(
@@ -94,6 +113,7 @@ def job_cells(nb: dict, timeout) -> list[dict]:
                 "exercise": grade_id[: -len("_tests")] if graded and grade_id.endswith("_tests") else None,
                 "timeout": float(timeout(cell)),
                 "experiment": EXPERIMENT_TAG in ((cell.get("metadata") or {}).get("tags") or []),
+                "free_check": not graded and skip.get(cell.get("id")) == source,
             }
         )
     return cells
@@ -131,7 +151,8 @@ def plan_student(student: Path, assignments: list[str], course: Path, timeout, r
                 continue
             try:
                 text = read_submission(path)
-                cells = [records.parse(records.CellJob, c) for c in job_cells(json.loads(text), timeout)]
+                skip = free_checks(release / path.name)
+                cells = [records.parse(records.CellJob, c) for c in job_cells(json.loads(text), timeout, skip)]
             except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 errors[key] = f"not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})"
                 continue

@@ -91,6 +91,7 @@ class CellJob:
     exercise: str | None
     timeout: float
     experiment: bool
+    free_check: bool = False  # an unchanged free check cell: the judge runs its check, the sandbox does not
 
 
 @dataclass(frozen=True)

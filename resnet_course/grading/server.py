@@ -87,13 +87,18 @@ SKIPPED = (
     "Not run while grading: this cell is an experiment (tagged 'experiment') and no score depends on it. "
     "Run it in your own notebook to see its result.\n"
 )
+SKIPPED_FREE_CHECK = (
+    "Not run while grading: this free check runs the graded cell's visible check, which the grader runs below "
+    "with the hidden one; the graded cell's result is the one that counts.\n"
+)
 
 
 def run_notebook(
     path: Path, cells: list, exercises: list, cap: int, run_experiments: bool = False
 ) -> tuple[dict, list]:
     """Execute ``cells`` (from the job) of one notebook; the student's functions and each cell's outputs.
-    Cells marked ``experiment`` are skipped unless ``run_experiments``; their output says so."""
+    Cells marked ``experiment`` are skipped unless ``run_experiments``, unchanged free check cells always (the
+    judge runs their check); their output says so."""
     from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -113,8 +118,11 @@ def run_notebook(
                 functions[name] = shell.user_ns.get(name)
             results.append({"id": cell.get("id"), "index": cell["index"], "outputs": []})
             continue
-        if cell.get("experiment") and not run_experiments:
-            note = {"output_type": "stream", "name": "stdout", "text": SKIPPED}
+        skipped = SKIPPED if cell.get("experiment") and not run_experiments else None
+        if cell.get("free_check"):
+            skipped = SKIPPED_FREE_CHECK
+        if skipped:
+            note = {"output_type": "stream", "name": "stdout", "text": skipped}
             results.append({"id": cell.get("id"), "index": cell["index"], "outputs": [note], "seconds": 0.0})
             continue
         stdout, stderr = Bounded(cap), Bounded(cap)
