@@ -59,3 +59,25 @@ def test_the_engines_by_name():
 def test_a_placeholder_in_a_path_is_refused():
     with pytest.raises(ValueError):
         engines.grade_one_line(Path("/x/@STUDENT@"), Path("/r"), [])
+
+
+def test_each_student_gets_its_share_of_the_cores_unless_the_instructor_chose(tmp_path, monkeypatch):
+    for key in host.THREAD_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    assert host.thread_env(2) == dict.fromkeys(host.THREAD_VARIABLES, "2")
+    assert host.thread_env(0) == dict.fromkeys(host.THREAD_VARIABLES, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert "OMP_NUM_THREADS" not in host.thread_env(1)
+
+    printer = tmp_path / "python"
+    printer.write_text('#!/bin/sh\necho "$TF_NUM_INTRAOP_THREADS $OMP_NUM_THREADS"\n')
+    printer.chmod(0o755)
+    monkeypatch.setattr(host.sys, "executable", str(printer))
+    results = tmp_path / "results"
+    (results / ".slurm").mkdir(parents=True)
+    (results / ".slurm" / "students.txt").write_text("alice\n")
+    script = engines.Slurm(cpus_per_task=3).script(tmp_path, results / ".slurm" / "students.txt", results, 1000,
+                                                   ["02_identity_block"], True, None)
+    env = {"SLURM_ARRAY_TASK_ID": "0", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "4"}
+    assert subprocess.run(["bash", "-c", script], env=env).returncode == 0
+    assert (results / "alice.log").read_text() == "3 4\n"
