@@ -25,6 +25,7 @@ Usage::
     python -m tools.calibrate_dataset --linear
     python -m tools.calibrate_dataset --validation --recipe flips geometry photos
     python -m tools.calibrate_dataset --test --seed 0     # the chosen level, CHOSEN
+    python -m tools.calibrate_dataset --validation --optimizer adam sgd-0.1 sgd-0.01   # the paper's SGD beside Adam
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from resnet_course.data import CHOSEN_AUGMENTATION, augmentation_layers  # noqa: E402
+from resnet_course.pretrained import OPTIMIZERS  # noqa: E402
 from resnet_course.shifts import SHIFTS, other_sources  # noqa: E402
 from resnets_utils import COURSE_EPOCHS as EPOCHS  # noqa: E402 - notebook 4's epochs, one definition
 
@@ -125,12 +127,12 @@ CANDIDATES = {
 VARIANTS = tuple(CANDIDATES)
 
 
-def train_resnet50(X_train, y_train, recipe=CHOSEN, epochs=EPOCHS, seed=0, verbose=2):
+def train_resnet50(X_train, y_train, recipe=CHOSEN, epochs=EPOCHS, seed=0, verbose=2, optimizer="adam"):
     """Notebook 4's recipe with ``keras.applications.ResNet50``; returns the model after the BatchNorm refresh."""
     import resnets_utils
 
     stack = CANDIDATES[recipe]() if recipe in CANDIDATES else recipe
-    return resnets_utils.train_resnet50_from_scratch(X_train, y_train, stack, epochs, seed, verbose)
+    return resnets_utils.train_resnet50_from_scratch(X_train, y_train, stack, epochs, seed, verbose, optimizer)
 
 
 def accuracy(model, X, y, flips=False) -> float:
@@ -182,6 +184,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS + VARIANTS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--optimizer", nargs="+", default=["adam"], choices=sorted(OPTIMIZERS),
+                        help="with --validation: notebook 4's Adam, or the paper's SGD at a starting learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-dir", help="save each trained network's weights here, to score it again later")
     parser.add_argument("--score", metavar="DIR", help="score the networks --save-dir saved (RECIPE-EPOCHS-SEED)")
@@ -206,15 +210,17 @@ def main(argv=None) -> int:
             flush=True,
         )
     if args.validation:
-        for recipe in args.recipe:
+        for recipe, optimizer in [(r, o) for r in args.recipe for o in args.optimizer]:
             t = time.time()
-            model = train_resnet50(Xtr[~held], ytr[~held], recipe, args.epochs, args.seed)
+            model = train_resnet50(Xtr[~held], ytr[~held], recipe, args.epochs, args.seed, optimizer=optimizer)
             seconds = time.time() - t
+            with_ = "" if optimizer == "adam" else f", {optimizer}"
             if args.save_dir:
                 os.makedirs(args.save_dir, exist_ok=True)
-                model.save_weights(os.path.join(args.save_dir, f"{recipe}-{args.epochs}-{args.seed}.weights.h5"))
+                name = f"{recipe}{with_.replace(', ', '-')}-{args.epochs}-{args.seed}"
+                model.save_weights(os.path.join(args.save_dir, f"{name}.weights.h5"))
             print(
-                f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}, {int((~held).sum())} training photos): "
+                f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}{with_}, {int((~held).sum())} training photos): "
                 f"{score(model)} ({len(yval)} photos, {seconds:.0f} s)",
                 flush=True,
             )
