@@ -113,7 +113,7 @@ def job_cells(nb: dict, timeout, skip: dict[str, str] | None = None) -> list[dic
                 "exercise": grade_id[: -len("_tests")] if graded and grade_id.endswith("_tests") else None,
                 "timeout": float(timeout(cell)),
                 "experiment": EXPERIMENT_TAG in ((cell.get("metadata") or {}).get("tags") or []),
-                "free_check": not graded and skip.get(cell.get("id")) == source,
+                "free_check": not graded and isinstance(cell.get("id"), str) and skip.get(cell["id"]) == source,
             }
         )
     return cells

@@ -74,7 +74,8 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 def thread_env(threads: int) -> dict[str, str]:
     """TensorFlow's (and OpenMP's) thread counts for ``threads`` cores per student, where the instructor set none:
     with one student per core, each sandbox's and judge's default pools (one thread per core of the machine)
-    would only contend (``python -m benchmarks.grading_speed``: 61 -> 60 core-seconds per student-course)."""
+    would only contend (``python -m benchmarks.grading_speed --students 4``: 61 -> 57 core-seconds per
+    student-course at ``--jobs 2``, Slurm 65 -> 52)."""
     return {key: str(max(1, threads)) for key in THREAD_VARIABLES if key not in os.environ}
 
 
