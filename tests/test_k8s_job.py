@@ -47,6 +47,7 @@ def test_one_pod_per_student_locked_down(objects):
     assert pod["automountServiceAccountToken"] is False and pod["restartPolicy"] == "Never"
     assert box["resources"]["requests"] == box["resources"]["limits"] == {"cpu": "1", "memory": "7Gi"}
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    assert {"name": "TF_NUM_INTRAOP_THREADS", "value": "1"} in box["env"]  # the pod's limit, not the node's cores
     labels = job["template"]["metadata"]["labels"]
     policy = objects["NetworkPolicy"]["spec"]
     assert policy["podSelector"]["matchLabels"] == labels and sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
@@ -87,3 +88,11 @@ def test_a_wrong_manifest_is_refused(objects, kind, path, value):
     where[path[-1]] = value
     with pytest.raises(kubernetes_validate.ValidationError):
         k8s.validate([wrong])
+
+
+def test_thread_pools_follow_the_cpu_limit():
+    from tools import k8s
+
+    assert k8s.thread_env("2")["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert k8s.thread_env("500m")["OMP_NUM_THREADS"] == "1"
+    assert k8s.thread_env("2500m")["TF_NUM_INTEROP_THREADS"] == "2"

@@ -26,11 +26,31 @@ APP, COURSE, RESULTS = Path("/app"), Path("/course"), Path("/results")
 NON_ROOT = 65534
 
 
+def thread_env(cpu) -> dict[str, str]:
+    """TensorFlow's thread pools sized to the pod's CPU limit ("2", "1.5" or "500m"), as ``host.thread_env`` sizes
+    them on one machine: a container sees the node's cores, not its limit."""
+    from resnet_course.grading import host
+
+    return dict.fromkeys(host.THREAD_VARIABLES, str(max(1, int(cpu_cores(cpu)))))
+
+
+def cpu_cores(cpu) -> float:
+    """A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; ``argparse.ArgumentTypeError`` if it is none."""
+    text = str(cpu)
+    try:
+        cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        cores = -1.0
+    if not cores > 0:
+        raise argparse.ArgumentTypeError(f"expected a CPU quantity such as 1, 1.5 or 500m, got {text!r}")
+    return cores
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default="registry.example/resnet-course-grader:latest", help="the grader's image")
     p.add_argument("--parallelism", type=int, default=20, help="pods (students) at a time")
     p.add_argument("--namespace", default="resnet-grading")
-    p.add_argument("--cpu", default="1", help="CPU per student (request = limit)")
+    p.add_argument("--cpu", default="1", type=lambda v: cpu_cores(v) and v, help="CPU per student (request = limit)")
     p.add_argument("--memory", help="memory per student (request = limit; default: what one student needs)")
     p.add_argument("--course-claim", default="resnet-course", help="PersistentVolumeClaim of the course folder")
     p.add_argument("--results-claim", default="resnet-results", help="PersistentVolumeClaim the results go to")
@@ -72,7 +92,8 @@ def manifest(students: list[str], assignments: list[str], args: argparse.Namespa
         "image": args.image,
         "workingDir": str(APP),
         "command": ["/bin/sh", "-c", script],
-        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "3"}],
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "3"}]
+        + [{"name": k, "value": v} for k, v in thread_env(args.cpu).items()],
         "securityContext": drop_all,
         "resources": {"requests": resources, "limits": resources},
         "volumeMounts": [
