@@ -76,8 +76,9 @@ def test_each_student_gets_its_share_of_the_cores_unless_the_instructor_chose(tm
     results = tmp_path / "results"
     (results / ".slurm").mkdir(parents=True)
     (results / ".slurm" / "students.txt").write_text("alice\n")
-    script = engines.Slurm(cpus_per_task=3).script(tmp_path, results / ".slurm" / "students.txt", results, 1000,
-                                                   ["02_identity_block"], True, None)
+    script = engines.Slurm(cpus_per_task=3).script(
+        tmp_path, results / ".slurm" / "students.txt", results, 1000, ["02_identity_block"], True, None
+    )
     env = {"SLURM_ARRAY_TASK_ID": "0", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "4"}
     assert subprocess.run(["bash", "-c", script], env=env).returncode == 0
     assert (results / "alice.log").read_text() == "3 4\n"

@@ -150,7 +150,7 @@ def test_an_unchanged_free_check_is_not_run_while_grading_and_a_changed_one_is(t
     submitted = json.loads(release.read_text())
     jobs = grade_one.job_cells(submitted, lambda cell: 10, skip)
     assert [c["free_check"] for c in jobs] == [False, True]
-    submitted["cells"][1]["source"] = free + '\nhelper = 2'
+    submitted["cells"][1]["source"] = free + "\nhelper = 2"
     assert [c["free_check"] for c in grade_one.job_cells(submitted, lambda cell: 10, skip)] == [False, False]
 
     monkeypatch.chdir(tmp_path)

@@ -72,10 +72,14 @@ def budget(path: Path, full_seconds: dict[str, float] | None = None) -> Budget:
             if meta.get("solution"):
                 exercises += 1
             elif not meta.get("grade"):
-                code_lines += sum(1 for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+                code_lines += sum(
+                    1 for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")
+                )
     name = f"{path.parent.name}/{path.name}"
     stated = STATED.search(nb.cells[0].source) if nb.cells else None
-    return Budget(name, words, code_lines, exercises, int(stated[1]) if stated else None, (full_seconds or {}).get(name))
+    return Budget(
+        name, words, code_lines, exercises, int(stated[1]) if stated else None, (full_seconds or {}).get(name)
+    )
 
 
 def recorded_seconds(root: Path = ROOT) -> dict[str, float]:
@@ -88,7 +92,9 @@ def problems(budgets: list[Budget]) -> list[str]:
     out = []
     for b in budgets:
         if b.stated is None:
-            out.append(f"{b.notebook}: the first cell does not say '**Time:** about N minutes to read and work through'")
+            out.append(
+                f"{b.notebook}: the first cell does not say '**Time:** about N minutes to read and work through'"
+            )
         elif abs(b.stated - b.estimate) > TOLERANCE * b.estimate:
             out.append(
                 f"{b.notebook}: states about {b.stated} minutes to read and work through; the estimate is "
@@ -111,7 +117,9 @@ def main(argv=None) -> int:
         return 2
     seconds = recorded_seconds()
     budgets = [budget(p, seconds) for p in source_notebooks()]
-    print(f"{'notebook':<50} {'words':>6} {'code':>5} {'ex':>3} {'estimate':>9} {'stated':>7} {'run':>6} {'sitting':>8}")
+    print(
+        f"{'notebook':<50} {'words':>6} {'code':>5} {'ex':>3} {'estimate':>9} {'stated':>7} {'run':>6} {'sitting':>8}"
+    )
     for b in budgets:
         run = f"{b.full_seconds / 60:.1f}" if b.full_seconds is not None else "-"
         print(

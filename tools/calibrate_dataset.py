@@ -184,8 +184,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--recipe", nargs="+", default=[CHOSEN], choices=resnets_utils.AUGMENTATION_LEVELS + VARIANTS)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--optimizer", nargs="+", default=["adam"], choices=sorted(OPTIMIZERS),
-                        help="with --validation: notebook 4's Adam, or the paper's SGD at a starting learning rate")
+    parser.add_argument(
+        "--optimizer",
+        nargs="+",
+        default=["adam"],
+        choices=sorted(OPTIMIZERS),
+        help="with --validation: notebook 4's Adam, or the paper's SGD at a starting learning rate",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-dir", help="save each trained network's weights here, to score it again later")
     parser.add_argument("--score", metavar="DIR", help="score the networks --save-dir saved (RECIPE-EPOCHS-SEED)")
