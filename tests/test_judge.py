@@ -145,7 +145,7 @@ def test_an_unchanged_free_check_is_not_run_while_grading_and_a_changed_one_is(t
     cells[1].id = "free-f"
     release = tmp_path / "release.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), str(release))
-    skip = grade_one.free_checks(release)
+    skip = grade_one.free_checks(json.loads(release.read_text()))
     assert skip == {"free-f": free}
     submitted = json.loads(release.read_text())
     jobs = grade_one.job_cells(submitted, lambda cell: 10, skip)

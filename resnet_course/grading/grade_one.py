@@ -48,11 +48,10 @@ def nbgrader_meta(cell) -> dict:
     return (cell.get("metadata") or {}).get("nbgrader") or {}
 
 
-def graded_exercises(release_nb: Path) -> list[tuple[str, str]]:
+def graded_exercises(release_nb: dict) -> list[tuple[str, str]]:
     """``[(grade_id, exercise)]`` of the graded code cells of a release notebook (``<exercise>_tests``)."""
-    nb = json.loads(release_nb.read_text())
     out = []
-    for cell in nb["cells"]:
+    for cell in release_nb["cells"]:
         meta = nbgrader_meta(cell)
         if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
             grade_id = meta.get("grade_id", "")
@@ -83,12 +82,11 @@ def _source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def free_checks(release_nb: Path) -> dict[str, str]:
+def free_checks(release_nb: dict) -> dict[str, str]:
     """``{cell id: source}`` of the release notebook's free check cells (see ``FREE_CHECK_PREFIX``)."""
-    nb = json.loads(release_nb.read_text())
     return {
         cell["id"]: _source(cell)
-        for cell in nb["cells"]
+        for cell in release_nb["cells"]
         if cell["cell_type"] == "code" and cell.get("id") and _source(cell).startswith(FREE_CHECK_PREFIX)
     }
 
@@ -149,14 +147,17 @@ def plan_student(student: Path, assignments: list[str], course: Path, timeout, r
             key = f"{assignment}/{path.name}"
             if not (release / path.name).is_file():
                 continue
+            release_nb = json.loads((release / path.name).read_text())  # the course's: read once, trusted
             try:
                 text = read_submission(path)
-                skip = free_checks(release / path.name)
-                cells = [records.parse(records.CellJob, c) for c in job_cells(json.loads(text), timeout, skip)]
+                cells = [
+                    records.parse(records.CellJob, c)
+                    for c in job_cells(json.loads(text), timeout, free_checks(release_nb))
+                ]
             except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 errors[key] = f"not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})"
                 continue
-            found = graded_exercises(release / path.name)
+            found = graded_exercises(release_nb)
             exercises += [records.Exercise(notebook=key, grade_id=g, name=e) for g, e in found]
             notebooks.append(records.NotebookJob(file=key, text=text, cells=cells, exercises=[e for _, e in found]))
     job = records.Job(notebooks=notebooks, run_experiments=run_experiments)
