@@ -219,13 +219,14 @@ def main(argv=None) -> int:
             t = time.time()
             model = train_resnet50(Xtr[~held], ytr[~held], recipe, args.epochs, args.seed, optimizer=optimizer)
             seconds = time.time() - t
-            with_ = "" if optimizer == "adam" else f", {optimizer}"
+            other = "" if optimizer == "adam" else optimizer  # notebook 4's optimizer goes unnamed
             if args.save_dir:
                 os.makedirs(args.save_dir, exist_ok=True)
-                name = f"{recipe}{with_.replace(', ', '-')}-{args.epochs}-{args.seed}"
+                name = "-".join(filter(None, (recipe, other, str(args.epochs), str(args.seed))))
                 model.save_weights(os.path.join(args.save_dir, f"{name}.weights.h5"))
+            settings = (f"{args.epochs} epochs", f"seed {args.seed}", other, f"{int((~held).sum())} training photos")
             print(
-                f"recipe {recipe} ({args.epochs} epochs, seed {args.seed}{with_}, {int((~held).sum())} training photos): "
+                f"recipe {recipe} ({', '.join(filter(None, settings))}): "
                 f"{score(model)} ({len(yval)} photos, {seconds:.0f} s)",
                 flush=True,
             )

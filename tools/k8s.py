@@ -46,11 +46,17 @@ def cpu_cores(cpu) -> float:
     return cores
 
 
+def cpu_quantity(text: str) -> str:
+    """``--cpu`` as written, once ``cpu_cores`` accepts it (argparse's type)."""
+    cpu_cores(text)
+    return text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default="registry.example/resnet-course-grader:latest", help="the grader's image")
     p.add_argument("--parallelism", type=int, default=20, help="pods (students) at a time")
     p.add_argument("--namespace", default="resnet-grading")
-    p.add_argument("--cpu", default="1", type=lambda v: cpu_cores(v) and v, help="CPU per student (request = limit)")
+    p.add_argument("--cpu", default="1", type=cpu_quantity, help="CPU per student (request = limit)")
     p.add_argument("--memory", help="memory per student (request = limit; default: what one student needs)")
     p.add_argument("--course-claim", default="resnet-course", help="PersistentVolumeClaim of the course folder")
     p.add_argument("--results-claim", default="resnet-results", help="PersistentVolumeClaim the results go to")
